@@ -47,7 +47,7 @@ class SpawnedFake:
         self.port = None
 
     def start(self):
-        cmd = [self.python, SCRIPT, "--data-dir", self.data_dir, "--port", "0",
+        cmd = [self.python, "-B", SCRIPT, "--data-dir", self.data_dir, "--port", "0",
                "--max-lifetime", str(self.max_lifetime), "--watch-parent"]
         cmd += self.flags
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE)

@@ -506,6 +506,59 @@ class CsvTest(FakeTestCase):
         self.assertIn(b"invalid CSV column name: 'NCTId'", body)
 
 
+def leaf_paths(value, prefix=()):
+    """Key paths of the leaves of a JSON value (list indexes dropped)."""
+    if isinstance(value, dict):
+        return set().union(set(), *(leaf_paths(v, prefix + (k,))
+                                    for k, v in value.items()))
+    if isinstance(value, list):
+        return set().union(set(), *(leaf_paths(v, prefix) for v in value))
+    return {prefix}
+
+
+class RecordedRequestsTest(FakeTestCase):
+    """The requests biomcp sent to the live API (capture-receipts.json),
+    replayed: the fake accepts them and answers in the live API's shape."""
+
+    def test_replayed_requests_have_the_live_shape(self):
+        folder = os.path.join(DATA_DIR, "search_responses", "biomcp")
+        with open(os.path.join(folder, "capture-receipts.json"),
+                  encoding="utf-8") as f:
+            entries = [e for e in json.load(f)["entries"]
+                       if e["path"].startswith("ctgov/")]
+        self.assertGreaterEqual(len(entries), 10)
+        live_paths = {}  # fields= value -> leaf paths the live API sent
+        for entry in entries:
+            url = entry["receipt"]["request"]
+            fields = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)[
+                "fields"][0]
+            with open(os.path.join(folder, os.path.basename(entry["path"])),
+                      encoding="utf-8") as f:
+                live = json.load(f)
+            for study in live.get("studies", [live]):
+                live_paths.setdefault(fields, set()).update(leaf_paths(study))
+        answered = 0
+        for entry in entries:
+            url = entry["receipt"]["request"]
+            split = urllib.parse.urlsplit(url)
+            params = [(k, v) for k, v in urllib.parse.parse_qsl(split.query)
+                      if k != "pageToken"]  # a live token means nothing here
+            path = split.path
+            if path.startswith("/api/v2/studies/"):  # not in our corpus
+                path = "/api/v2/studies/" + sorted(STUDIES)[2]
+            with self.subTest(request=url):
+                status, _, body = FAKE.get(
+                    path + "?" + urllib.parse.urlencode(params))
+                self.assertEqual(status, 200, body[:200])
+                page = json.loads(body)
+                studies = page.get("studies", [page])
+                answered += len(studies)
+                got = set().union(set(), *(leaf_paths(s) for s in studies))
+                fields = dict(params)["fields"]
+                self.assertLessEqual(got, live_paths[fields])
+        self.assertGreater(answered, 5)
+
+
 class SingleStudyTest(FakeTestCase):
     def test_study_as_recorded(self):
         for nct in sorted(STUDIES)[::250]:

@@ -122,10 +122,15 @@ class FakeCtgovServer {
                                  (options.data_dir / "studies").string());
     }
     std::vector<std::string> args = {
-        options.python,   options.script.string(),
-        "--data-dir",     options.data_dir.string(),
-        "--port",         "0",
-        "--max-lifetime", std::to_string(options.max_lifetime_seconds)};
+        options.python,
+        "-B",  // no __pycache__ in the source tree
+        options.script.string(),
+        "--data-dir",
+        options.data_dir.string(),
+        "--port",
+        "0",
+        "--max-lifetime",
+        std::to_string(options.max_lifetime_seconds)};
     for (const std::string& alias : options.aliases) {
       args.push_back("--alias");
       args.push_back(alias);
