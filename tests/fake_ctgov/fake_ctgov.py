@@ -793,7 +793,9 @@ def _accepts_gzip(header):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "fake-ctgov/1.0"
-    sys_version = ""
+
+    def version_string(self):
+        return self.server_version
 
     def log_message(self, fmt, *args):
         if self.server.app.verbose:

@@ -16,7 +16,7 @@ A rule says which requests it hits and what goes wrong:
     status       the status of kind=status
     latency_ms   delay of kind=latency
     stall_seconds  how long kind=stall sleeps after the partial body
-                 (default 10, at most 120)
+                 (default 30, at most 120)
     after_bytes  bytes of the body sent by stall/truncate (default: half)
 
 Rules are checked in the order they were added. Latency rules that hit add
@@ -84,7 +84,7 @@ class FaultRule:
                                        or self.latency_ms < 0):
             raise ValueError("kind=latency needs latency_ms >= 0")
         self.stall_seconds = min(MAX_STALL_SECONDS,
-                                 spec.get("stall_seconds") or 10.0)
+                                 spec.get("stall_seconds") or 30.0)
         self.after_bytes = spec.get("after_bytes")
         self.seen = 0
         self.hits = 0
