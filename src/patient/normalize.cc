@@ -217,11 +217,6 @@ absl::Status ValidateProfile(const Profile& p, const ReaderLimits& limits) {
       CheckCount("medications", p.medications.size(), limits.max_medications));
   TRIALMATCH_RETURN_IF_ERROR(CheckString(p.id, "id", limits));
 
-  if (p.age_years.has_value() &&
-      (!std::isfinite(*p.age_years) || *p.age_years < 0 ||
-       *p.age_years > kMaxAgeYears)) {
-    return FieldError("age_years", "must be a number from 0 to 150");
-  }
   if (p.birth_date.has_value() && p.reference_date.has_value()) {
     if (*p.birth_date > *p.reference_date) {
       return FieldError("birth_date", "is after the reference date");
@@ -230,6 +225,13 @@ absl::Status ValidateProfile(const Profile& p, const ReaderLimits& limits) {
     if (!age.ok() || *age > kMaxAgeYears) {
       return FieldError("birth_date", "gives an age over 150 years");
     }
+  }
+  // After birth_date: an age computed from an impossible birth date names
+  // the birth date.
+  if (p.age_years.has_value() &&
+      (!std::isfinite(*p.age_years) || *p.age_years < 0 ||
+       *p.age_years > kMaxAgeYears)) {
+    return FieldError("age_years", "must be a number from 0 to 150");
   }
   // Observations before ecog/karnofsky: those may come from an observation,
   // whose path is the more useful one.
