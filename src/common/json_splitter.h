@@ -77,7 +77,7 @@ class JsonSplitter {
   };
 
   struct Element {
-    std::string_view bytes;  // exact bytes of the value, no surrounding space
+    std::string_view bytes = {};  // exact bytes of the value, no surrounding space
     std::uint64_t offset = 0;  // byte offset of bytes[0] in the whole input
     std::uint64_t index = 0;   // 0-based position in the array / stream
   };

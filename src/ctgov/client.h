@@ -73,7 +73,7 @@ struct CtgovOptions {
   // Attempts, time budget, backoff and the Retry-After cap (ctgov/retry.h):
   // defaults 6 attempts, 10 min, 1 s doubling to 60 s with full jitter,
   // Retry-After honoured up to 60 s.
-  RetryOptions retry;
+  RetryOptions retry = {};
   // Per attempt (see HttpRequest).
   absl::Duration connect_timeout = absl::Seconds(10);
   absl::Duration timeout = absl::Minutes(5);  // a 1000-study page is large
@@ -81,24 +81,24 @@ struct CtgovOptions {
   absl::Duration low_speed_time = absl::Seconds(30);
   std::size_t max_response_bytes = std::size_t{512} << 20;
   // Seed of the backoff jitter; nullopt = from std::random_device.
-  std::optional<std::uint64_t> random_seed;
+  std::optional<std::uint64_t> random_seed = {};
 };
 
 // GET /studies/{nctId} options.
 struct GetStudyOptions {
   StudyFormat format = StudyFormat::kJson;
   MarkupFormat markup_format = MarkupFormat::kDefault;  // JSON formats only
-  std::vector<std::string> fields;  // empty = the whole record
+  std::vector<std::string> fields = {};  // empty = the whole record
 };
 
 // One study as the API returned it.
 struct StudyRecord {
-  std::string requested_id;  // the id asked for
+  std::string requested_id = {};  // the id asked for
   // The study's id: the target of a 301 (alias/old id), else the record's
   // own nctId when the body is JSON and has one, else requested_id.
-  std::string nct_id;
+  std::string nct_id = {};
   bool redirected = false;   // the API answered 301 and it was followed
-  std::string body;          // as sent (JSON / CSV / FHIR JSON / RIS)
+  std::string body = {};     // as sent (JSON / CSV / FHIR JSON / RIS)
 };
 
 // ForEachPage limits. The page that reaches a limit is delivered whole.
@@ -113,9 +113,9 @@ struct PagingOptions {
 struct PagingSummary {
   std::int64_t pages = 0;         // pages delivered to the callback
   std::int64_t studies = 0;       // JSON elements delivered
-  std::optional<std::int64_t> total_count;  // from the first page, if sent
+  std::optional<std::int64_t> total_count = {};  // from the first page, if sent
   bool complete = false;          // the last page (no token) was delivered
-  std::string next_page_token;    // where to resume when !complete
+  std::string next_page_token = {};    // where to resume when !complete
 };
 
 // Receives each page; may move out of it. A non-OK return stops the paging
@@ -166,8 +166,8 @@ class CtgovClient {
       const std::vector<std::string>& fields = {}) const;
 
   struct Version {
-    ApiVersion parsed;  // apiVersion, dataTimestamp
-    std::string json;   // the body as sent
+    ApiVersion parsed = {};  // apiVersion, dataTimestamp
+    std::string json = {};   // the body as sent
   };
   // GET /version.
   absl::StatusOr<Version> GetVersion() const;

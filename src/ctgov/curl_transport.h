@@ -37,9 +37,9 @@ namespace trialmatch::ctgov {
 
 struct CurlTransportOptions {
   // Empty = DefaultUserAgent().
-  std::string user_agent;
+  std::string user_agent = {};
   // CA bundle file (PEM) to verify servers with; empty = the system's.
-  std::string ca_file;
+  std::string ca_file = {};
   // Easy handles kept for reuse when idle.
   int max_idle_handles = 4;
 };

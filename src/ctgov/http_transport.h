@@ -60,8 +60,8 @@ class HttpHeaders {
 };
 
 struct HttpRequest {
-  std::string url;       // absolute http(s) URL, query already encoded
-  HttpHeaders headers;   // extra request headers (User-Agent is the transport's)
+  std::string url = {};  // absolute http(s) URL, query already encoded
+  HttpHeaders headers = {};  // extra request headers (User-Agent is the transport's)
   // Time allowed to establish the connection (TCP + TLS).
   absl::Duration connect_timeout = absl::Seconds(10);
   // Time allowed for the whole exchange; ZeroDuration() = no total limit.
@@ -77,8 +77,8 @@ struct HttpRequest {
 
 struct HttpResponse {
   int status = 0;        // HTTP status code, e.g. 200
-  HttpHeaders headers;   // of the final response (redirects are not followed)
-  std::string body;      // decoded (gzip/deflate removed)
+  HttpHeaders headers = {};  // of the final response (redirects are not followed)
+  std::string body = {};  // decoded (gzip/deflate removed)
 };
 
 // Performs HTTP GETs. See the file comment for the error contract.

@@ -23,15 +23,15 @@ namespace trialmatch::ctgov {
 // One page of `GET /studies`.
 struct StudyPage {
   // format=json: each element of `studies`, exact bytes, in page order.
-  std::vector<std::string> studies;
+  std::vector<std::string> studies = {};
   // format=csv: the body as sent (the first page starts with the header row).
-  std::string csv;
+  std::string csv = {};
   // Token for the next page; empty on the last page. JSON: `nextPageToken`;
   // CSV: the `x-next-page-token` response header.
-  std::string next_page_token;
+  std::string next_page_token = {};
   // JSON: `totalCount`; CSV: the `x-total-count` header. Present only when
   // countTotal was requested (the server sends it with the first page).
-  std::optional<std::int64_t> total_count;
+  std::optional<std::int64_t> total_count = {};
 };
 
 // Parses a format=json `/studies` body. Returns kDataLoss (message with the
@@ -43,10 +43,10 @@ absl::StatusOr<StudyPage> ParseStudiesPage(std::string_view body);
 
 // `GET /version`.
 struct ApiVersion {
-  std::string api_version;     // apiVersion, semver, e.g. "2.0.3"
-  std::string data_timestamp;  // dataTimestamp as sent, "yyyy-MM-ddTHH:mm:ss"
+  std::string api_version = {};     // apiVersion, semver, e.g. "2.0.3"
+  std::string data_timestamp = {};  // dataTimestamp as sent, "yyyy-MM-ddTHH:mm:ss"
   // dataTimestamp read as UTC; nullopt when absent or in another format.
-  std::optional<absl::Time> data_time;
+  std::optional<absl::Time> data_time = {};
 };
 
 // Returns kDataLoss when the body is not a JSON object with a string

@@ -103,10 +103,10 @@ class RateLimiter {
 
 // What one attempt of a retried operation produced.
 struct AttemptOutcome {
-  absl::Status status;     // OK: success, the loop ends
+  absl::Status status = {};  // OK: success, the loop ends
   bool transient = false;  // for a non-OK status: may a retry succeed?
   // The server's Retry-After (uncapped), if it sent one.
-  std::optional<absl::Duration> retry_after;
+  std::optional<absl::Duration> retry_after = {};
 
   static AttemptOutcome Success() { return AttemptOutcome(); }
   static AttemptOutcome Failure(absl::Status status, bool transient) {

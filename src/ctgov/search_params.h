@@ -43,25 +43,25 @@ std::string_view FormatName(StudyFormat f);   // "json" | "csv" | "fhir.json" | 
 
 // The `query.*` parameters (Essie expression syntax).
 struct StudyQuery {
-  std::string cond;     // query.cond    conditions or disease
-  std::string term;     // query.term    other terms
-  std::string locn;     // query.locn    location terms
-  std::string titles;   // query.titles  title / acronym
-  std::string intr;     // query.intr    intervention / treatment
-  std::string outc;     // query.outc    outcome measure
-  std::string spons;    // query.spons   sponsor / collaborator
-  std::string lead;     // query.lead    lead sponsor name
-  std::string id;       // query.id      study ids
-  std::string patient;  // query.patient patient search area
+  std::string cond = {};     // query.cond    conditions or disease
+  std::string term = {};     // query.term    other terms
+  std::string locn = {};     // query.locn    location terms
+  std::string titles = {};   // query.titles  title / acronym
+  std::string intr = {};     // query.intr    intervention / treatment
+  std::string outc = {};     // query.outc    outcome measure
+  std::string spons = {};    // query.spons   sponsor / collaborator
+  std::string lead = {};     // query.lead    lead sponsor name
+  std::string id = {};       // query.id      study ids
+  std::string patient = {};  // query.patient patient search area
 };
 
 // The `filter.*` and `postFilter.*` parameters (same set).
 struct StudyFilters {
-  std::vector<std::string> overall_status;  // e.g. {"RECRUITING"}
-  std::string geo;                          // "distance(39.0,-77.1,50mi)"
-  std::vector<std::string> ids;             // NCT ids
-  std::string advanced;                     // Essie, e.g. "AREA[StartDate]2022"
-  std::vector<std::string> synonyms;        // "area:synonym_id"
+  std::vector<std::string> overall_status = {};  // e.g. {"RECRUITING"}
+  std::string geo = {};                     // "distance(39.0,-77.1,50mi)"
+  std::vector<std::string> ids = {};             // NCT ids
+  std::string advanced = {};                     // Essie, e.g. "AREA[StartDate]2022"
+  std::vector<std::string> synonyms = {};        // "area:synonym_id"
 };
 
 inline constexpr int kMaxPageSize = 1000;
@@ -69,16 +69,16 @@ inline constexpr int kMaxPageSize = 1000;
 struct SearchParams {
   SearchFormat format = SearchFormat::kJson;
   MarkupFormat markup_format = MarkupFormat::kDefault;
-  StudyQuery query;
-  StudyFilters filter;       // filter.*
-  StudyFilters post_filter;  // postFilter.*
-  std::string agg_filters;   // aggFilters, e.g. "results:with,status:com"
-  std::string geo_decay;     // geoDecay, e.g. "func:exp,scale:300mi,..."
-  std::vector<std::string> fields;  // e.g. {"NCTId", "BriefTitle"}
-  std::vector<std::string> sort;    // e.g. {"LastUpdatePostDate:desc"}
+  StudyQuery query = {};
+  StudyFilters filter = {};       // filter.*
+  StudyFilters post_filter = {};  // postFilter.*
+  std::string agg_filters = {};   // aggFilters, e.g. "results:with,status:com"
+  std::string geo_decay = {};     // geoDecay, e.g. "func:exp,scale:300mi,..."
+  std::vector<std::string> fields = {};  // e.g. {"NCTId", "BriefTitle"}
+  std::vector<std::string> sort = {};    // e.g. {"LastUpdatePostDate:desc"}
   bool count_total = false;         // countTotal (honoured on the first page)
-  std::optional<int> page_size;     // 1..1000; nullopt = server default (10)
-  std::string page_token;           // nextPageToken of the previous page
+  std::optional<int> page_size = {}; // 1..1000; nullopt = server default (10)
+  std::string page_token = {};           // nextPageToken of the previous page
 };
 
 // Percent-encodes everything except RFC 3986 unreserved characters
