@@ -7,6 +7,7 @@
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "testing/fake_clock.h"
+#include "patient_test_util.h"
 #include "testing/status_matchers.h"
 #include "testing/test_paths.h"
 
@@ -23,16 +24,10 @@ using ::testing::StartsWith;
 using ::trialmatch::testing::StatusIs;
 using nlohmann::json;
 
-ReaderOptions Options() {
-  ReaderOptions o;
-  o.reference_date = absl::CivilDay(2025, 6, 15);
-  return o;
-}
+ReaderOptions Options() { return TestOptions(); }
 
 std::string BundleText() {
-  return ::trialmatch::testing::ReadFile(::trialmatch::testing::TestDataDir() /
-                                         "patients" /
-                                         "fhir_bundle_breast_cancer.json");
+  return PatientFile("fhir_bundle_breast_cancer.json");
 }
 
 json Bundle() { return json::parse(BundleText()); }

@@ -6,6 +6,7 @@
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "patient_test_util.h"
 #include "testing/status_matchers.h"
 #include "testing/test_paths.h"
 
@@ -19,16 +20,9 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::trialmatch::testing::StatusIs;
 
-ReaderOptions Options() {
-  ReaderOptions o;
-  o.reference_date = absl::CivilDay(2025, 6, 15);
-  return o;
-}
+ReaderOptions Options() { return TestOptions(); }
 
-std::string PlainProfileText() {
-  return ::trialmatch::testing::ReadFile(::trialmatch::testing::TestDataDir() /
-                                         "patients" / "plain_profile.json");
-}
+std::string PlainProfileText() { return PatientFile("plain_profile.json"); }
 
 TEST(FromJsonTest, ReadsTheHandWrittenProfile) {
   const std::string text = PlainProfileText();
@@ -234,8 +228,7 @@ TEST(FromJsonTest, LimitsAreEnforcedBeforeReading) {
 }
 
 TEST(JsonlReaderTest, ReportsEachLineAndSkipsBadOnes) {
-  std::istringstream in(::trialmatch::testing::ReadFile(
-      ::trialmatch::testing::TestDataDir() / "patients" / "profiles.jsonl"));
+  std::istringstream in(PatientFile("profiles.jsonl"));
   JsonlReader reader(in, Options());
   std::vector<int64_t> ok_lines, bad_lines;
   std::vector<std::string> ids, errors;

@@ -8,6 +8,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/fake_clock.h"
+#include "patient_test_util.h"
 #include "testing/status_matchers.h"
 
 namespace trialmatch::patient {
@@ -20,11 +21,7 @@ using ::testing::IsEmpty;
 using ::testing::Not;
 using ::trialmatch::testing::StatusIs;
 
-ReaderOptions Options() {
-  ReaderOptions o;
-  o.reference_date = absl::CivilDay(2025, 6, 15);
-  return o;
-}
+ReaderOptions Options() { return TestOptions(); }
 
 Observation Obs(std::string loinc, double value, std::string unit,
                 std::string date = "") {

@@ -7,7 +7,7 @@
 #include "google/protobuf/text_format.h"
 #include "gtest/gtest.h"
 #include "patient/json_reader.h"
-#include "profile_dump.h"
+#include "patient_test_util.h"
 #include "testing/status_matchers.h"
 #include "testing/test_paths.h"
 
@@ -20,11 +20,7 @@ using ::testing::StartsWith;
 using ::trialmatch::testing::StatusIs;
 using v1::PatientProfile;
 
-ReaderOptions Options() {
-  ReaderOptions o;
-  o.reference_date = absl::CivilDay(2025, 6, 15);
-  return o;
-}
+ReaderOptions Options() { return TestOptions(); }
 
 PatientProfile ParseText(const std::string& text) {
   PatientProfile proto;
@@ -33,15 +29,12 @@ PatientProfile ParseText(const std::string& text) {
 }
 
 TEST(FromProtoTest, SameProfileAsTheJsonShape) {
-  const std::filesystem::path dir =
-      ::trialmatch::testing::TestDataDir() / "patients";
-  const std::string textproto =
-      ::trialmatch::testing::ReadFile(dir / "plain_profile.textproto");
+  const std::string textproto = PatientFile("plain_profile.textproto");
   ASSERT_FALSE(textproto.empty());
   absl::StatusOr<Profile> from_proto = FromProto(ParseText(textproto), Options());
   ASSERT_TRUE(from_proto.ok()) << from_proto.status();
-  absl::StatusOr<Profile> from_json = FromJson(
-      ::trialmatch::testing::ReadFile(dir / "plain_profile.json"), Options());
+  absl::StatusOr<Profile> from_json =
+      FromJson(PatientFile("plain_profile.json"), Options());
   ASSERT_TRUE(from_json.ok()) << from_json.status();
   EXPECT_EQ(Dump(*from_proto), Dump(*from_json));
   EXPECT_EQ(from_proto->measurements.size(), 9u);

@@ -1,17 +1,34 @@
-// Test helper: a canonical text rendering of every field of a Profile, so
-// tests can compare two profiles (e.g. the same patient read from JSON and
-// from proto) and show the difference on failure. Test-only: it prints
-// patient values, which production code must never log.
-#ifndef TRIALMATCH_TESTS_PATIENT_PROFILE_DUMP_H_
-#define TRIALMATCH_TESTS_PATIENT_PROFILE_DUMP_H_
+// Helpers shared by the patient tests:
+//  * TestOptions(): reader options with a fixed reference date (2025-06-15),
+//    so ages do not depend on the day the tests run;
+//  * PatientFile(name): a file of tests/data/patients/ as text;
+//  * Dump(profile): a canonical text rendering of every field, so tests can
+//    compare two profiles (e.g. the same patient read from JSON and from
+//    proto) and show the difference on failure. Test-only: it prints patient
+//    values, which production code must never log.
+#ifndef TRIALMATCH_TESTS_PATIENT_PATIENT_TEST_UTIL_H_
+#define TRIALMATCH_TESTS_PATIENT_PATIENT_TEST_UTIL_H_
 
 #include <sstream>
 #include <string>
 
 #include "absl/time/civil_time.h"
+#include "patient/normalize.h"
 #include "patient/profile.h"
+#include "testing/test_paths.h"
 
 namespace trialmatch::patient {
+
+inline ReaderOptions TestOptions() {
+  ReaderOptions o;
+  o.reference_date = absl::CivilDay(2025, 6, 15);
+  return o;
+}
+
+inline std::string PatientFile(const std::string& name) {
+  return ::trialmatch::testing::ReadFile(::trialmatch::testing::TestDataDir() /
+                                         "patients" / name);
+}
 
 inline std::string DumpCodes(const std::vector<Code>& codes) {
   std::ostringstream s;
@@ -74,4 +91,4 @@ inline std::string Dump(const Profile& p) {
 
 }  // namespace trialmatch::patient
 
-#endif  // TRIALMATCH_TESTS_PATIENT_PROFILE_DUMP_H_
+#endif  // TRIALMATCH_TESTS_PATIENT_PATIENT_TEST_UTIL_H_
