@@ -41,6 +41,18 @@ TEST(TerminologyTest, LoadFromTheRulesDirectoryMatchesTheBuiltinCopy) {
   EXPECT_EQ((*loaded)->Quantities(), T().Quantities());
 }
 
+TEST(TerminologyTest, BuiltinTextsAreTheRulesFilesByteForByte) {
+  const std::filesystem::path dir =
+      ::trialmatch::testing::SourceDir() / "rules" / "patient";
+  const TerminologyTables& t = Terminology::BuiltinTables();
+  EXPECT_EQ(t.quantities, ::trialmatch::testing::ReadFile(dir / "quantities.tsv"));
+  EXPECT_EQ(t.loinc, ::trialmatch::testing::ReadFile(dir / "loinc.tsv"));
+  EXPECT_EQ(t.units, ::trialmatch::testing::ReadFile(dir / "units.tsv"));
+  EXPECT_EQ(t.answers, ::trialmatch::testing::ReadFile(dir / "answers.tsv"));
+  EXPECT_EQ(t.condition_codes,
+            ::trialmatch::testing::ReadFile(dir / "condition_codes.tsv"));
+}
+
 TEST(TerminologyTest, LoadReportsAMissingFile) {
   EXPECT_THAT(Terminology::Load("/nonexistent/trialmatch/rules"),
               StatusIs(absl::StatusCode::kNotFound));
