@@ -194,30 +194,29 @@ class LocalSearchTest : public ::testing::Test {
 StudyStore* LocalSearchTest::store_ = nullptr;
 std::vector<StudyRecord>* LocalSearchTest::records_ = nullptr;
 
-TEST_F(LocalSearchTest, CondSearchesConditionFieldsOnly) {
-  for (const char* word : {"diabetes", "asthma", "leukemia", "neoplasms"}) {
-    SCOPED_TRACE(word);
-    LocalSearchQuery q;
-    q.cond = word;
-    Check(Search(q), Oracle(kCondColumns, word));
-  }
-}
-
-TEST_F(LocalSearchTest, IntrSearchesInterventionFields) {
-  for (const char* word : {"placebo", "cisplatin", "radiation"}) {
-    SCOPED_TRACE(word);
-    LocalSearchQuery q;
-    q.intr = word;
-    Check(Search(q), Oracle(kIntrColumns, word));
-  }
-}
-
-TEST_F(LocalSearchTest, TermSearchesEverything) {
-  for (const char* word : {"university", "vaccine", "children"}) {
-    SCOPED_TRACE(word);
-    LocalSearchQuery q;
-    q.term = word;
-    Check(Search(q), Oracle(kAllColumns, word));
+TEST_F(LocalSearchTest, EachFieldSearchesItsColumnsOnly) {
+  struct Case {
+    std::string LocalSearchQuery::*field;
+    const std::vector<std::string>* columns;
+    std::vector<const char*> words;
+  } cases[] = {
+      {&LocalSearchQuery::cond,
+       &kCondColumns,
+       {"diabetes", "asthma", "leukemia", "neoplasms"}},
+      {&LocalSearchQuery::intr,
+       &kIntrColumns,
+       {"placebo", "cisplatin", "radiation"}},
+      {&LocalSearchQuery::term,
+       &kAllColumns,
+       {"university", "vaccine", "children"}},
+  };
+  for (const Case& c : cases) {
+    for (const char* word : c.words) {
+      SCOPED_TRACE(word);
+      LocalSearchQuery q;
+      q.*c.field = word;
+      Check(Search(q), Oracle(*c.columns, word));
+    }
   }
 }
 
