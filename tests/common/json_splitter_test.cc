@@ -440,5 +440,114 @@ TEST(JsonSplitterRecordedTest, StreamsAnArrayOfRecordedStudies) {
             nlohmann::json::parse(studies[7]));
 }
 
+
+// ---- Property: agreement with a real parser -----------------------------------
+
+// A random JSON value with awkward strings (quotes, brackets, escapes, UTF-8).
+nlohmann::json RandomValue(std::mt19937& rng, int depth) {
+  const int kind = static_cast<int>(rng() % (depth > 3 ? 5 : 7));
+  switch (kind) {
+    case 0: return nullptr;
+    case 1: return rng() % 2 == 0;
+    case 2: return static_cast<int>(rng() % 2000) - 1000;
+    case 3: return (static_cast<double>(rng() % 100000) - 50000) / 7.0;
+    case 4: {
+      static const char* kPieces[] = {"a", "\"", "\\", "[", "]", "{", "}", ",",
+                                      ":", " ", "\n", "é", "≥", "\x01", "/"};
+      std::string s;
+      const int n = static_cast<int>(rng() % 8);
+      for (int i = 0; i < n; ++i) s += kPieces[rng() % std::size(kPieces)];
+      return s;
+    }
+    case 5: {
+      nlohmann::json a = nlohmann::json::array();
+      const int n = static_cast<int>(rng() % 4);
+      for (int i = 0; i < n; ++i) a.push_back(RandomValue(rng, depth + 1));
+      return a;
+    }
+    default: {
+      nlohmann::json o = nlohmann::json::object();
+      const int n = static_cast<int>(rng() % 4);
+      for (int i = 0; i < n; ++i) {
+        o["k" + std::to_string(rng() % 10) + "\"]"] = RandomValue(rng, depth + 1);
+      }
+      return o;
+    }
+  }
+}
+
+// Re-indents dumped JSON: random whitespace after structural characters.
+std::string Reflow(const std::string& compact, std::mt19937& rng) {
+  static const char* kSpace[] = {"", "", " ", "\n", "\t", "\r\n  "};
+  std::string out;
+  bool in_string = false, escape = false;
+  for (char c : compact) {
+    out.push_back(c);
+    if (in_string) {
+      if (escape) escape = false;
+      else if (c == '\\') escape = true;
+      else if (c == '"') in_string = false;
+      continue;
+    }
+    if (c == '"') {
+      in_string = true;
+    } else if (std::string_view("[]{},:").find(c) != std::string_view::npos) {
+      out += kSpace[rng() % std::size(kSpace)];  // never inside a token
+    }
+  }
+  return out;
+}
+
+// For any input: the splitter succeeds and every element parses
+// <=> a DOM parser accepts the input as an array; and then the elements are
+// the array's members. Checked on random documents and random one-byte
+// mutations of them, each fed in random chunks.
+TEST(JsonSplitterPropertyTest, AgreesWithNlohmannOnRandomAndMutatedArrays) {
+  std::mt19937 rng(20240611);
+  int accepted = 0, rejected = 0;
+  static const char kMutations[] = "[]{}\",:\\ x0-e.tn";
+  for (int round = 0; round < 3000; ++round) {
+    nlohmann::json doc = nlohmann::json::array();
+    const int n = static_cast<int>(rng() % 5);
+    for (int i = 0; i < n; ++i) doc.push_back(RandomValue(rng, 0));
+    std::string text = Reflow(doc.dump(), rng);
+    if (round % 2 == 1 && !text.empty()) {
+      const std::size_t at = rng() % text.size();
+      switch (rng() % 3) {
+        case 0: text[at] = kMutations[rng() % (sizeof kMutations - 1)]; break;
+        case 1: text.erase(at, 1); break;
+        default: text.insert(at, 1, kMutations[rng() % (sizeof kMutations - 1)]);
+      }
+    }
+    std::vector<std::size_t> cuts;
+    for (std::size_t at = 0;;) {
+      at += 1 + rng() % 16;
+      if (at >= text.size()) break;
+      cuts.push_back(at);
+    }
+    SCOPED_TRACE(text);
+    const Out out = SplitAt(text, Opts(JsonSplitter::kArray), cuts);
+    bool elements_parse = out.status.ok();
+    for (const std::string& e : out.elements) {
+      elements_parse = elements_parse && nlohmann::json::accept(e);
+    }
+    const nlohmann::json dom = nlohmann::json::parse(text, nullptr, false);
+    const bool dom_ok = !dom.is_discarded() && dom.is_array();
+    ASSERT_EQ(elements_parse, dom_ok) << out.status;
+    if (dom_ok) {
+      ++accepted;
+      ASSERT_EQ(out.elements.size(), dom.size());
+      for (std::size_t i = 0; i < dom.size(); ++i) {
+        ASSERT_EQ(nlohmann::json::parse(out.elements[i]), dom[i]);
+      }
+    } else {
+      ++rejected;
+    }
+  }
+  // Both sides of the equivalence were exercised.
+  EXPECT_GT(accepted, 1000);
+  EXPECT_GT(rejected, 300);
+}
+
 }  // namespace
 }  // namespace trialmatch::common

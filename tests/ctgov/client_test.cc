@@ -376,6 +376,21 @@ TEST_F(CtgovClientTest, GetStudyReturnsTheRecordAsSent) {
               ElementsAre("https://ctgov.test/api/v2/studies/NCT00184067?format=json"));
 }
 
+TEST_F(CtgovClientTest, GetStudyFromTheRecordedCorpus) {
+  TM_REQUIRE_SHARED_DATA();
+  fake_->ServeStudyFiles(::trialmatch::testing::StudiesDir());
+  CtgovClient client = Client();
+  for (const char* id : {"NCT00000410", "NCT05814159", "NCT02513394"}) {
+    ASSERT_OK_AND_ASSIGN(StudyRecord r, client.GetStudy(id));
+    EXPECT_EQ(r.nct_id, id);
+    EXPECT_EQ(r.body, ::trialmatch::testing::ReadFile(
+                          ::trialmatch::testing::StudiesDir() /
+                          (std::string(id) + ".json")));
+  }
+  EXPECT_THAT(client.GetStudy("NCT00000001"),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("Study not found")));
+}
+
 TEST_F(CtgovClientTest, GetStudyFieldsAndFormats) {
   fake_->Always("/studies/NCT00000001?format=csv",
                 FakeHttpTransport::Reply(200, "NCT Number\nNCT00000001\n",
