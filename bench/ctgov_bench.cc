@@ -20,7 +20,8 @@ namespace {
 std::vector<std::string> LoadStudies() {
   std::vector<std::string> out;
   const std::filesystem::path dir =
-      std::filesystem::path(TRIALMATCH_SHARED_DATA_DIR) / "ctgov_v2" / "studies";
+      std::filesystem::path(TRIALMATCH_SHARED_DATA_DIR) / "ctgov_v2" /
+      "studies";
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     std::ifstream in(e.path(), std::ios::binary);
     std::ostringstream ss;
@@ -65,10 +66,11 @@ void BM_SplitArrayInChunks(benchmark::State& state) {
   const std::size_t chunk = static_cast<std::size_t>(state.range(0));
   for (auto _ : state) {
     std::size_t n = 0;
-    common::JsonSplitter splitter({}, [&](const common::JsonSplitter::Element&) {
-      ++n;
-      return absl::OkStatus();
-    });
+    common::JsonSplitter splitter({},
+                                  [&](const common::JsonSplitter::Element&) {
+                                    ++n;
+                                    return absl::OkStatus();
+                                  });
     for (std::size_t at = 0; at < input.size(); at += chunk) {
       if (!splitter.Feed(std::string_view(input).substr(at, chunk)).ok()) {
         state.SkipWithError("feed failed");
@@ -77,7 +79,8 @@ void BM_SplitArrayInChunks(benchmark::State& state) {
     if (!splitter.Finish().ok()) state.SkipWithError("finish failed");
     benchmark::DoNotOptimize(n);
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * input.size()));
+  state.SetBytesProcessed(
+      static_cast<int64_t>(state.iterations() * input.size()));
 }
 BENCHMARK(BM_SplitArrayInChunks)->Arg(4096)->Arg(1 << 20);
 
@@ -88,11 +91,13 @@ void BM_NlohmannDomParseArray(benchmark::State& state) {
     auto j = nlohmann::json::parse(input);
     benchmark::DoNotOptimize(j.size());
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * input.size()));
+  state.SetBytesProcessed(
+      static_cast<int64_t>(state.iterations() * input.size()));
 }
 BENCHMARK(BM_NlohmannDomParseArray);
 
-// What the client does per page: split + validate every element + parse the rest.
+// What the client does per page: split + validate every element + parse the
+// rest.
 void BM_ParseStudiesPage1000(benchmark::State& state) {
   const std::string& page = Page1000();
   for (auto _ : state) {
@@ -100,7 +105,8 @@ void BM_ParseStudiesPage1000(benchmark::State& state) {
     if (!parsed.ok()) state.SkipWithError("parse failed");
     benchmark::DoNotOptimize(parsed->studies.size());
   }
-  state.SetBytesProcessed(static_cast<int64_t>(state.iterations() * page.size()));
+  state.SetBytesProcessed(
+      static_cast<int64_t>(state.iterations() * page.size()));
 }
 BENCHMARK(BM_ParseStudiesPage1000);
 

@@ -12,32 +12,32 @@
 namespace trialmatch::common {
 
 enum class JsonSplitter::State {
-  kStart,       // before the document (BOM / whitespace)
-  kArrFirst,    // after '[': element or ']'
-  kArrElem,     // after ',': element required
-  kArrNext,     // after an element: ',' or ']'
-  kObjFirst,    // after '{' (kMemberArray): key or '}'
-  kObjKey,      // after ',': key required
-  kKey,         // inside a key string
-  kColon,       // after a key: ':'
-  kObjValue,    // after ':': a member value
-  kObjNext,     // after a member value: ',' or '}'
-  kValue,       // inside a value (see value_kind_)
+  kStart,         // before the document (BOM / whitespace)
+  kArrFirst,      // after '[': element or ']'
+  kArrElem,       // after ',': element required
+  kArrNext,       // after an element: ',' or ']'
+  kObjFirst,      // after '{' (kMemberArray): key or '}'
+  kObjKey,        // after ',': key required
+  kKey,           // inside a key string
+  kColon,         // after a key: ':'
+  kObjValue,      // after ':': a member value
+  kObjNext,       // after a member value: ',' or '}'
+  kValue,         // inside a value (see value_kind_)
   kLinesBetween,  // kLines: between values
-  kDone,        // after the document: whitespace only
+  kDone,          // after the document: whitespace only
 };
 
 namespace {
 
 // Byte classes, looked up once per byte on the hot paths.
 enum ByteClass : unsigned char {
-  kPlain = 0,   // nothing to do
-  kQuote,       // "
-  kBackslash,   // \  (strings only)
-  kControl,     // < 0x20 (strings only: forbidden raw)
-  kOpen,        // { [
-  kClose,       // } ]
-  kBad,         // not allowed outside strings
+  kPlain = 0,  // nothing to do
+  kQuote,      // "
+  kBackslash,  // \  (strings only)
+  kControl,    // < 0x20 (strings only: forbidden raw)
+  kOpen,       // { [
+  kClose,      // } ]
+  kBad,        // not allowed outside strings
 };
 
 constexpr bool IsSpace(char c) {
@@ -133,17 +133,18 @@ absl::Status JsonSplitter::Fail(absl::StatusCode code, std::uint64_t at,
 
 absl::Status JsonSplitter::Unexpected(std::uint64_t at, char c,
                                       std::string_view expected) {
-  return Fail(absl::StatusCode::kDataLoss, at,
-              absl::StrCat("unexpected ", Printable(c), ", expected ",
-                           absl::string_view(expected.data(), expected.size())));
+  return Fail(
+      absl::StatusCode::kDataLoss, at,
+      absl::StrCat("unexpected ", Printable(c), ", expected ",
+                   absl::string_view(expected.data(), expected.size())));
 }
 
 absl::Status JsonSplitter::AppendRemainder(std::string_view bytes) {
   if (remainder_.size() + bytes.size() > options_.max_remainder_bytes) {
-    return Fail(absl::StatusCode::kResourceExhausted, offset_,
-                absl::StrCat("members other than \"", options_.member,
-                             "\" exceed ", options_.max_remainder_bytes,
-                             " bytes"));
+    return Fail(
+        absl::StatusCode::kResourceExhausted, offset_,
+        absl::StrCat("members other than \"", options_.member, "\" exceed ",
+                     options_.max_remainder_bytes, " bytes"));
   }
   remainder_.append(bytes);
   return absl::OkStatus();
@@ -200,7 +201,8 @@ absl::Status JsonSplitter::FinishValue(std::string_view data, std::size_t end) {
   if (carried_) {
     pending_.clear();
     // Do not keep a huge buffer alive after a rare huge element.
-    if (pending_.capacity() > (std::size_t{8} << 20)) std::string().swap(pending_);
+    if (pending_.capacity() > (std::size_t{8} << 20))
+      std::string().swap(pending_);
     carried_ = false;
   }
   if (!s.ok()) error_ = s;
@@ -264,9 +266,9 @@ absl::Status JsonSplitter::ScanValue(std::string_view data, std::size_t& i,
             continue;
           case kOpen:
             if (static_cast<int>(stack_.size()) >= options_.max_depth) {
-              return Fail(absl::StatusCode::kResourceExhausted, offset_ + i,
-                          absl::StrCat("nesting deeper than ",
-                                       options_.max_depth));
+              return Fail(
+                  absl::StatusCode::kResourceExhausted, offset_ + i,
+                  absl::StrCat("nesting deeper than ", options_.max_depth));
             }
             stack_.push_back(c);
             ++i;
@@ -274,11 +276,11 @@ absl::Status JsonSplitter::ScanValue(std::string_view data, std::size_t& i,
           case kClose: {
             const char open = c == '}' ? '{' : '[';
             if (stack_.size() <= value_base_depth_ || stack_.back() != open) {
-              return Unexpected(offset_ + i, c,
-                                stack_.size() > value_base_depth_ &&
-                                        stack_.back() == '{'
-                                    ? "'}'"
-                                    : "']'");
+              return Unexpected(
+                  offset_ + i, c,
+                  stack_.size() > value_base_depth_ && stack_.back() == '{'
+                      ? "'}'"
+                      : "']'");
             }
             stack_.pop_back();
             ++i;
@@ -427,9 +429,9 @@ absl::Status JsonSplitter::Feed(std::string_view data) {
       case State::kObjValue:
         if (key_is_member_) {
           if (member_found_) {
-            return Fail(absl::StatusCode::kDataLoss, at,
-                        absl::StrCat("duplicate member \"", options_.member,
-                                     "\""));
+            return Fail(
+                absl::StatusCode::kDataLoss, at,
+                absl::StrCat("duplicate member \"", options_.member, "\""));
           }
           if (c != '[') {
             return Fail(absl::StatusCode::kDataLoss, at,
@@ -438,7 +440,8 @@ absl::Status JsonSplitter::Feed(std::string_view data) {
           }
           member_found_ = true;
           stack_.push_back('[');
-          s = AppendRemainder(data.substr(capture_start_, i + 1 - capture_start_));
+          s = AppendRemainder(
+              data.substr(capture_start_, i + 1 - capture_start_));
           if (!s.ok()) return s;
           capturing_ = false;
           state_ = State::kArrFirst;
@@ -457,7 +460,8 @@ absl::Status JsonSplitter::Feed(std::string_view data) {
         }
         if (c != '}') return Unexpected(at, c, "',' or '}'");
         stack_.pop_back();
-        s = AppendRemainder(data.substr(capture_start_, i + 1 - capture_start_));
+        s = AppendRemainder(
+            data.substr(capture_start_, i + 1 - capture_start_));
         if (!s.ok()) return s;
         capturing_ = false;
         state_ = State::kDone;
@@ -472,8 +476,7 @@ absl::Status JsonSplitter::Feed(std::string_view data) {
   }
   // End of chunk: carry a partial element, flush captured remainder bytes.
   if (state_ == State::kValue && value_emit_) {
-    const std::string_view tail =
-        carried_ ? data : data.substr(value_start_);
+    const std::string_view tail = carried_ ? data : data.substr(value_start_);
     if (pending_.size() + tail.size() > options_.max_element_bytes) {
       return Fail(absl::StatusCode::kResourceExhausted, value_offset_,
                   absl::StrCat("element ", index_, " is larger than ",

@@ -2,8 +2,9 @@
 // out each top-level element as its exact bytes, without building a DOM.
 //
 // Three input shapes (JsonSplitter::Mode):
-//   kArray       `[ v0 , v1 , ... ]`        — e.g. the website's ctg-studies.json
-//   kLines       `v0 \n v1 \n ...`          — JSON Lines / NDJSON / concatenated
+//   kArray       `[ v0 , v1 , ... ]`        — e.g. the website's
+//   ctg-studies.json kLines       `v0 \n v1 \n ...`          — JSON Lines /
+//   NDJSON / concatenated
 //                                               values separated by whitespace
 //   kMemberArray `{ ..., "<key>": [ v0, v1, ... ], ... }` — e.g. a `/studies`
 //                page (key "studies"); the other members of the top-level
@@ -77,7 +78,8 @@ class JsonSplitter {
   };
 
   struct Element {
-    std::string_view bytes = {};  // exact bytes of the value, no surrounding space
+    std::string_view bytes =
+        {};                    // exact bytes of the value, no surrounding space
     std::uint64_t offset = 0;  // byte offset of bytes[0] in the whole input
     std::uint64_t index = 0;   // 0-based position in the array / stream
   };
@@ -140,22 +142,22 @@ class JsonSplitter {
   // The value being scanned.
   enum class ValueKind { kContainer, kString, kScalar };
   ValueKind value_kind_ = ValueKind::kContainer;
-  State after_value_;             // state to enter when the value completes
-  bool value_emit_ = false;       // element (true) or skipped member value
-  std::vector<char> stack_;       // open brackets of the whole document
+  State after_value_;        // state to enter when the value completes
+  bool value_emit_ = false;  // element (true) or skipped member value
+  std::vector<char> stack_;  // open brackets of the whole document
   std::size_t value_base_depth_ = 0;
   bool in_string_ = false;
   bool escape_ = false;
   std::uint64_t value_offset_ = 0;
-  std::size_t value_start_ = 0;   // start in the current chunk (if !carried_)
-  bool carried_ = false;          // value began in an earlier chunk
-  std::string pending_;           // bytes of a carried value
+  std::size_t value_start_ = 0;  // start in the current chunk (if !carried_)
+  bool carried_ = false;         // value began in an earlier chunk
+  std::string pending_;          // bytes of a carried value
 
   // kMemberArray bookkeeping.
-  std::string key_;               // the key being read
+  std::string key_;  // the key being read
   bool key_is_member_ = false;
   bool member_found_ = false;
-  bool capturing_ = false;        // copying bytes into remainder_
+  bool capturing_ = false;  // copying bytes into remainder_
   std::size_t capture_start_ = 0;
   std::string remainder_;
   std::size_t bom_seen_ = 0;

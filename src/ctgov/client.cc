@@ -29,8 +29,8 @@ struct Expect {
 constexpr Expect kJsonBody{"application/json", "JSON"};
 constexpr Expect kFhirBody{"application/fhir+json, application/json", "JSON"};
 constexpr Expect kCsvBody{"text/csv", "CSV"};
-constexpr Expect kRisBody{"application/x-research-info-systems, text/plain, */*",
-                          "RIS"};
+constexpr Expect kRisBody{
+    "application/x-research-info-systems, text/plain, */*", "RIS"};
 
 bool IsRedirect(int status) {
   return status == 301 || status == 302 || status == 303 || status == 307 ||
@@ -126,12 +126,15 @@ struct CtgovClient::Impl {
                   /*transient=*/true);
             }
           }
+          const std::size_t bytes = response.body.size();
           absl::StatusOr<T> parsed = parse(response);
           if (!parsed.ok()) {
             return AttemptOutcome::Failure(
                 parsed.status(),
                 parsed.status().code() == absl::StatusCode::kDataLoss);
           }
+          TM_LOG_DEBUG("ctgov", operation, " -> HTTP ", response.status, ", ",
+                       bytes, " bytes");
           result.emplace(*std::move(parsed));
           return AttemptOutcome::Success();
         });
@@ -156,7 +159,7 @@ absl::StatusOr<CtgovClient> CtgovClient::Create(
   std::string& base = options.base_url;
   while (!base.empty() && base.back() == '/') base.pop_back();
   const std::string_view b = base;
-  const std::size_t scheme = b.rfind("https://", 0) == 0 ? 8
+  const std::size_t scheme = b.rfind("https://", 0) == 0  ? 8
                              : b.rfind("http://", 0) == 0 ? 7
                                                           : 0;
   if (scheme == 0 || b.size() == scheme ||
@@ -176,7 +179,8 @@ absl::StatusOr<CtgovClient> CtgovClient::Create(
       options.connect_timeout < absl::ZeroDuration() ||
       options.timeout < absl::ZeroDuration() ||
       options.low_speed_time < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError("CtgovClient: negative duration in options");
+    return absl::InvalidArgumentError(
+        "CtgovClient: negative duration in options");
   }
   if (!(r.backoff_multiplier >= 1.0) || !std::isfinite(r.backoff_multiplier)) {
     return absl::InvalidArgumentError(
@@ -189,10 +193,11 @@ absl::StatusOr<CtgovClient> CtgovClient::Create(
   if (options.max_response_bytes == 0) {
     return absl::InvalidArgumentError("CtgovClient: max_response_bytes is 0");
   }
-  const std::uint64_t seed = options.random_seed.has_value()
-                                 ? *options.random_seed
-                                 : (std::uint64_t{std::random_device{}()} << 32) ^
-                                       std::random_device{}();
+  const std::uint64_t seed =
+      options.random_seed.has_value()
+          ? *options.random_seed
+          : (std::uint64_t{std::random_device{}()} << 32) ^
+                std::random_device{}();
   return CtgovClient(std::make_shared<Impl>(std::move(options),
                                             std::move(transport), clock, seed));
 }
@@ -241,16 +246,17 @@ absl::StatusOr<StudyRecord> CtgovClient::GetStudy(
   }
   const bool json = options.format == StudyFormat::kJson ||
                     options.format == StudyFormat::kFhirJson;
-  const Expect& expect = options.format == StudyFormat::kJson ? kJsonBody
+  const Expect& expect = options.format == StudyFormat::kJson       ? kJsonBody
                          : options.format == StudyFormat::kFhirJson ? kFhirBody
                          : options.format == StudyFormat::kCsv      ? kCsvBody
                                                                     : kRisBody;
   QueryString q;
   q.Add("format", FormatName(options.format));
   if (json) {
-    q.Add("markupFormat", options.markup_format == MarkupFormat::kMarkdown ? "markdown"
-                          : options.markup_format == MarkupFormat::kLegacy ? "legacy"
-                                                                           : "");
+    q.Add("markupFormat",
+          options.markup_format == MarkupFormat::kMarkdown ? "markdown"
+          : options.markup_format == MarkupFormat::kLegacy ? "legacy"
+                                                           : "");
   }
   q.AddList("fields", options.fields);
 
@@ -262,7 +268,8 @@ absl::StatusOr<StudyRecord> CtgovClient::GetStudy(
   auto fetch = [&](const std::string& id) {
     return impl_->Call<Got>(
         absl::StrCat("/studies/", id), q.str(), expect,
-        /*allow_redirect=*/true, [json](HttpResponse& r) -> absl::StatusOr<Got> {
+        /*allow_redirect=*/true,
+        [json](HttpResponse& r) -> absl::StatusOr<Got> {
           Got got;
           if (IsRedirect(r.status)) {
             got.redirect = true;
@@ -282,9 +289,9 @@ absl::StatusOr<StudyRecord> CtgovClient::GetStudy(
   if (got.redirect) {
     const std::string target = IdFromLocation(got.location);
     if (target.empty()) {
-      return absl::DataLossError(absl::StrCat(
-          "GET /studies/", record.requested_id,
-          ": redirect without an NCT id in its Location header"));
+      return absl::DataLossError(
+          absl::StrCat("GET /studies/", record.requested_id,
+                       ": redirect without an NCT id in its Location header"));
     }
     TM_LOG_INFO("ctgov", record.requested_id, " is an alias of ", target);
     record.nct_id = target;
@@ -326,7 +333,8 @@ absl::StatusOr<std::string> CtgovClient::GetEnums() const {
 }
 
 absl::StatusOr<std::string> CtgovClient::GetStatsSize() const {
-  return impl_->Call<std::string>("/stats/size", "", kJsonBody, false, JsonBody);
+  return impl_->Call<std::string>("/stats/size", "", kJsonBody, false,
+                                  JsonBody);
 }
 
 absl::StatusOr<std::string> CtgovClient::GetFieldValuesStats(
@@ -380,9 +388,9 @@ absl::StatusOr<PagingSummary> CtgovClient::ForEachPage(
       return summary;
     }
     if (!seen.insert(next).second) {
-      return absl::DataLossError(absl::StrCat(
-          "GET /studies: the server repeated a page token after ",
-          summary.pages, " pages (paging loop)"));
+      return absl::DataLossError(
+          absl::StrCat("GET /studies: the server repeated a page token after ",
+                       summary.pages, " pages (paging loop)"));
     }
     summary.next_page_token = next;
     if (paging.max_pages > 0 && summary.pages >= paging.max_pages) {

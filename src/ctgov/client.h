@@ -97,8 +97,8 @@ struct StudyRecord {
   // The study's id: the target of a 301 (alias/old id), else the record's
   // own nctId when the body is JSON and has one, else requested_id.
   std::string nct_id = {};
-  bool redirected = false;   // the API answered 301 and it was followed
-  std::string body = {};     // as sent (JSON / CSV / FHIR JSON / RIS)
+  bool redirected = false;  // the API answered 301 and it was followed
+  std::string body = {};    // as sent (JSON / CSV / FHIR JSON / RIS)
 };
 
 // ForEachPage limits. The page that reaches a limit is delivered whole.
@@ -111,11 +111,11 @@ struct PagingOptions {
 };
 
 struct PagingSummary {
-  std::int64_t pages = 0;         // pages delivered to the callback
-  std::int64_t studies = 0;       // JSON elements delivered
+  std::int64_t pages = 0;    // pages delivered to the callback
+  std::int64_t studies = 0;  // JSON elements delivered
   std::optional<std::int64_t> total_count = {};  // from the first page, if sent
-  bool complete = false;          // the last page (no token) was delivered
-  std::string next_page_token = {};    // where to resume when !complete
+  bool complete = false;             // the last page (no token) was delivered
+  std::string next_page_token = {};  // where to resume when !complete
 };
 
 // Receives each page; may move out of it. A non-OK return stops the paging
@@ -144,8 +144,8 @@ class CtgovClient {
   // (checked before any request); kNotFound for a 404. A 301 (the id is an
   // alias) is followed once, to this client's base URL with the id taken
   // from the Location header; a second redirect is kDataLoss.
-  absl::StatusOr<StudyRecord> GetStudy(std::string_view nct_id,
-                                       const GetStudyOptions& options = {}) const;
+  absl::StatusOr<StudyRecord> GetStudy(
+      std::string_view nct_id, const GetStudyOptions& options = {}) const;
 
   // GET /studies/metadata: the data model's fields (raw JSON).
   absl::StatusOr<std::string> GetStudiesMetadata(

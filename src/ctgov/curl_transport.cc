@@ -71,8 +71,8 @@ extern "C" size_t TrialmatchCurlWriteBody(char* ptr, size_t size, size_t n,
   return bytes;
 }
 
-extern "C" size_t TrialmatchCurlWriteHeader(char* buffer, size_t size,
-                                            size_t n, void* user) {
+extern "C" size_t TrialmatchCurlWriteHeader(char* buffer, size_t size, size_t n,
+                                            void* user) {
   auto* t = static_cast<Transfer*>(user);
   const size_t bytes = size * n;
   std::string_view line(buffer, bytes);
@@ -116,7 +116,8 @@ std::string DefaultUserAgent() {
 
 absl::Status CurlErrorToStatus(int curl_code, std::string_view detail) {
   const auto rc = static_cast<CURLcode>(curl_code);
-  std::string message = absl::StrCat("transport error: ", curl_easy_strerror(rc));
+  std::string message =
+      absl::StrCat("transport error: ", curl_easy_strerror(rc));
   if (!detail.empty()) absl::StrAppend(&message, " (", ToAbsl(detail), ")");
   switch (rc) {
     case CURLE_OPERATION_TIMEDOUT:
@@ -219,8 +220,8 @@ absl::StatusOr<HttpResponse> CurlTransport::Get(const HttpRequest& request) {
 
   long low_speed_time = 0;
   if (request.low_speed_bytes_per_second > 0) {
-    low_speed_time = static_cast<long>(
-        std::max<double>(1, std::ceil(absl::ToDoubleSeconds(request.low_speed_time))));
+    low_speed_time = static_cast<long>(std::max<double>(
+        1, std::ceil(absl::ToDoubleSeconds(request.low_speed_time))));
   }
 
   curl_easy_setopt(curl, CURLOPT_URL, request.url.c_str());
@@ -240,13 +241,18 @@ absl::StatusOr<HttpResponse> CurlTransport::Get(const HttpRequest& request) {
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
   curl_easy_setopt(curl, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers.get());
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, ToMillis(request.connect_timeout));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   ToMillis(request.connect_timeout));
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, ToMillis(request.timeout));
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT,
                    request.low_speed_bytes_per_second > 0
                        ? request.low_speed_bytes_per_second
                        : 0L);
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME, low_speed_time);
+  // Refuses at once a body whose Content-Length is already too large (the
+  // write callback guards decoded and unannounced sizes).
+  curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE,
+                   static_cast<curl_off_t>(request.max_body_bytes));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error_buffer);
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, &TrialmatchCurlWriteBody);
@@ -263,14 +269,15 @@ absl::StatusOr<HttpResponse> CurlTransport::Get(const HttpRequest& request) {
   Return(std::move(handle));
 
   if (rc != CURLE_OK) {
-    if (transfer.too_large) {
+    if (transfer.too_large || rc == CURLE_FILESIZE_EXCEEDED) {
       return absl::ResourceExhaustedError(absl::StrCat(
           "GET ", UrlForMessage(request.url), ": response body exceeds ",
           request.max_body_bytes, " bytes"));
     }
     absl::Status s = CurlErrorToStatus(rc, error_buffer);
-    return absl::Status(s.code(), absl::StrCat("GET ", UrlForMessage(request.url),
-                                               ": ", s.message()));
+    return absl::Status(
+        s.code(),
+        absl::StrCat("GET ", UrlForMessage(request.url), ": ", s.message()));
   }
   transfer.response.status = static_cast<int>(status);
   return std::move(transfer.response);

@@ -35,32 +35,58 @@ bool IsTransientHttpStatus(int status) {
 
 std::string_view HttpReasonPhrase(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 204: return "No Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 304: return "Not Modified";
-    case 307: return "Temporary Redirect";
-    case 308: return "Permanent Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 412: return "Precondition Failed";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 422: return "Unprocessable Content";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "";
+    case 200:
+      return "OK";
+    case 204:
+      return "No Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 304:
+      return "Not Modified";
+    case 307:
+      return "Temporary Redirect";
+    case 308:
+      return "Permanent Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 412:
+      return "Precondition Failed";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 422:
+      return "Unprocessable Content";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 501:
+      return "Not Implemented";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
+    default:
+      return "";
   }
 }
 
@@ -82,7 +108,8 @@ std::string_view TrimLeft(std::string_view s) {
 
 bool BodyIsHtml(std::string_view body) {
   const std::string_view b = TrimLeft(body);
-  return StartsWithIgnoreCase(b, "<!DOCTYPE") || StartsWithIgnoreCase(b, "<html");
+  return StartsWithIgnoreCase(b, "<!DOCTYPE") ||
+         StartsWithIgnoreCase(b, "<html");
 }
 
 }  // namespace
@@ -141,7 +168,10 @@ std::string BodyExcerpt(std::string_view body, std::size_t max_chars) {
     }
     if (lead > 0) {
       const auto b = static_cast<unsigned char>(out[lead - 1]);
-      const std::size_t want = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1;
+      const std::size_t want = b >= 0xF0   ? 4
+                               : b >= 0xE0 ? 3
+                               : b >= 0xC0 ? 2
+                                           : 1;
       if (out.size() - (lead - 1) < want) out.resize(lead - 1);
     }
     out += "...";

@@ -61,7 +61,8 @@ class HttpHeaders {
 
 struct HttpRequest {
   std::string url = {};  // absolute http(s) URL, query already encoded
-  HttpHeaders headers = {};  // extra request headers (User-Agent is the transport's)
+  HttpHeaders headers =
+      {};  // extra request headers (User-Agent is the transport's)
   // Time allowed to establish the connection (TCP + TLS).
   absl::Duration connect_timeout = absl::Seconds(10);
   // Time allowed for the whole exchange; ZeroDuration() = no total limit.
@@ -76,8 +77,9 @@ struct HttpRequest {
 };
 
 struct HttpResponse {
-  int status = 0;        // HTTP status code, e.g. 200
-  HttpHeaders headers = {};  // of the final response (redirects are not followed)
+  int status = 0;  // HTTP status code, e.g. 200
+  HttpHeaders headers =
+      {};                 // of the final response (redirects are not followed)
   std::string body = {};  // decoded (gzip/deflate removed)
 };
 

@@ -34,8 +34,9 @@ absl::StatusOr<StudyPage> ParseStudiesPage(std::string_view body) {
   common::JsonSplitter splitter(
       options, [&page](const common::JsonSplitter::Element& e) {
         if (e.bytes.front() != '{') {
-          return absl::DataLossError(absl::StrCat(
-              "studies[", e.index, "] at byte ", e.offset, " is not an object"));
+          return absl::DataLossError(absl::StrCat("studies[", e.index,
+                                                  "] at byte ", e.offset,
+                                                  " is not an object"));
         }
         if (!json::accept(e.bytes.begin(), e.bytes.end())) {
           return absl::DataLossError(absl::StrCat("studies[", e.index,
@@ -54,7 +55,8 @@ absl::StatusOr<StudyPage> ParseStudiesPage(std::string_view body) {
   if (rest.is_discarded() || !rest.is_object()) {
     return absl::DataLossError("malformed JSON around the studies array");
   }
-  if (auto it = rest.find("nextPageToken"); it != rest.end() && !it->is_null()) {
+  if (auto it = rest.find("nextPageToken");
+      it != rest.end() && !it->is_null()) {
     if (!it->is_string()) {
       return absl::DataLossError("nextPageToken is not a string");
     }

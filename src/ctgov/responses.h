@@ -43,8 +43,9 @@ absl::StatusOr<StudyPage> ParseStudiesPage(std::string_view body);
 
 // `GET /version`.
 struct ApiVersion {
-  std::string api_version = {};     // apiVersion, semver, e.g. "2.0.3"
-  std::string data_timestamp = {};  // dataTimestamp as sent, "yyyy-MM-ddTHH:mm:ss"
+  std::string api_version = {};  // apiVersion, semver, e.g. "2.0.3"
+  std::string data_timestamp =
+      {};  // dataTimestamp as sent, "yyyy-MM-ddTHH:mm:ss"
   // dataTimestamp read as UTC; nullopt when absent or in another format.
   std::optional<absl::Time> data_time = {};
 };

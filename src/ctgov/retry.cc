@@ -51,9 +51,9 @@ std::optional<absl::Duration> ParseRetryAfter(std::string_view value,
     if (c == ' ' && !collapsed.empty() && collapsed.back() == ' ') continue;
     collapsed.push_back(c);
   }
-  for (const char* format : {"%a, %d %b %Y %H:%M:%S GMT",
-                             "%A, %d-%b-%y %H:%M:%S GMT",
-                             "%a %b %d %H:%M:%S %Y"}) {
+  for (const char* format :
+       {"%a, %d %b %Y %H:%M:%S GMT", "%A, %d-%b-%y %H:%M:%S GMT",
+        "%a %b %d %H:%M:%S %Y"}) {
     absl::Time t;
     std::string err;
     if (absl::ParseTime(format, collapsed, absl::UTCTimeZone(), &t, &err)) {
@@ -106,9 +106,9 @@ absl::Status RetryLoop(const RetryOptions& options, ExponentialBackoff& backoff,
     last = attempt(n);
     if (last.status.ok()) return last.status;
     if (!last.transient) {
-      return absl::Status(last.status.code(),
-                          absl::StrCat(ToAbsl(operation), ": ",
-                                       last.status.message()));
+      return absl::Status(
+          last.status.code(),
+          absl::StrCat(ToAbsl(operation), ": ", last.status.message()));
     }
     if (n >= max_attempts) {
       why_stopped = "";
@@ -116,8 +116,8 @@ absl::Status RetryLoop(const RetryOptions& options, ExponentialBackoff& backoff,
     }
     absl::Duration delay = backoff.NextDelay();
     if (last.retry_after.has_value()) {
-      delay = std::max(delay, std::min(*last.retry_after,
-                                       options.max_retry_after));
+      delay =
+          std::max(delay, std::min(*last.retry_after, options.max_retry_after));
     }
     const absl::Time now = clock.Now();
     if (now + delay - start > options.max_total_time) {
@@ -134,16 +134,17 @@ absl::Status RetryLoop(const RetryOptions& options, ExponentialBackoff& backoff,
     }
     clock.SleepFor(delay);
   }
-  const absl::StatusCode code = last.status.code() == absl::StatusCode::kDataLoss
-                                    ? absl::StatusCode::kDataLoss
-                                    : absl::StatusCode::kUnavailable;
+  const absl::StatusCode code =
+      last.status.code() == absl::StatusCode::kDataLoss
+          ? absl::StatusCode::kDataLoss
+          : absl::StatusCode::kUnavailable;
   return absl::Status(
-      code, absl::StrCat(ToAbsl(operation), ": gave up after ", n,
-                         n == 1 ? " attempt" : " attempts", " in ",
-                         absl::FormatDuration(clock.Now() - start), why_stopped,
-                         "; last error: ",
-                         absl::StatusCodeToString(last.status.code()), ": ",
-                         last.status.message()));
+      code, absl::StrCat(
+                ToAbsl(operation), ": gave up after ", n,
+                n == 1 ? " attempt" : " attempts", " in ",
+                absl::FormatDuration(clock.Now() - start), why_stopped,
+                "; last error: ", absl::StatusCodeToString(last.status.code()),
+                ": ", last.status.message()));
 }
 
 }  // namespace trialmatch::ctgov

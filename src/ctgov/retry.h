@@ -104,7 +104,7 @@ class RateLimiter {
 // What one attempt of a retried operation produced.
 struct AttemptOutcome {
   absl::Status status = {};  // OK: success, the loop ends
-  bool transient = false;  // for a non-OK status: may a retry succeed?
+  bool transient = false;    // for a non-OK status: may a retry succeed?
   // The server's Retry-After (uncapped), if it sent one.
   std::optional<absl::Duration> retry_after = {};
 

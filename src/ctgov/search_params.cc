@@ -14,10 +14,14 @@ std::string_view FormatName(SearchFormat f) {
 
 std::string_view FormatName(StudyFormat f) {
   switch (f) {
-    case StudyFormat::kCsv: return "csv";
-    case StudyFormat::kFhirJson: return "fhir.json";
-    case StudyFormat::kRis: return "ris";
-    case StudyFormat::kJson: break;
+    case StudyFormat::kCsv:
+      return "csv";
+    case StudyFormat::kFhirJson:
+      return "fhir.json";
+    case StudyFormat::kRis:
+      return "ris";
+    case StudyFormat::kJson:
+      break;
   }
   return "json";
 }
@@ -65,9 +69,12 @@ namespace {
 
 std::string_view MarkupName(MarkupFormat m) {
   switch (m) {
-    case MarkupFormat::kMarkdown: return "markdown";
-    case MarkupFormat::kLegacy: return "legacy";
-    case MarkupFormat::kDefault: break;
+    case MarkupFormat::kMarkdown:
+      return "markdown";
+    case MarkupFormat::kLegacy:
+      return "legacy";
+    case MarkupFormat::kDefault:
+      break;
   }
   return "";
 }
@@ -87,9 +94,8 @@ void AddFilters(QueryString& q, std::string_view prefix,
 absl::StatusOr<std::string> BuildSearchQuery(const SearchParams& params) {
   if (params.page_size.has_value() &&
       (*params.page_size < 1 || *params.page_size > kMaxPageSize)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("pageSize must be in 1..", kMaxPageSize, ", got ",
-                     *params.page_size));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "pageSize must be in 1..", kMaxPageSize, ", got ", *params.page_size));
   }
   QueryString q;
   q.Add("format", FormatName(params.format));

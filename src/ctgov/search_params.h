@@ -39,7 +39,8 @@ enum class StudyFormat { kJson, kCsv, kFhirJson, kRis };
 enum class MarkupFormat { kDefault, kMarkdown, kLegacy };
 
 std::string_view FormatName(SearchFormat f);  // "json" | "csv"
-std::string_view FormatName(StudyFormat f);   // "json" | "csv" | "fhir.json" | "ris"
+std::string_view FormatName(
+    StudyFormat f);  // "json" | "csv" | "fhir.json" | "ris"
 
 // The `query.*` parameters (Essie expression syntax).
 struct StudyQuery {
@@ -58,10 +59,10 @@ struct StudyQuery {
 // The `filter.*` and `postFilter.*` parameters (same set).
 struct StudyFilters {
   std::vector<std::string> overall_status = {};  // e.g. {"RECRUITING"}
-  std::string geo = {};                     // "distance(39.0,-77.1,50mi)"
+  std::string geo = {};                          // "distance(39.0,-77.1,50mi)"
   std::vector<std::string> ids = {};             // NCT ids
-  std::string advanced = {};                     // Essie, e.g. "AREA[StartDate]2022"
-  std::vector<std::string> synonyms = {};        // "area:synonym_id"
+  std::string advanced = {};               // Essie, e.g. "AREA[StartDate]2022"
+  std::vector<std::string> synonyms = {};  // "area:synonym_id"
 };
 
 inline constexpr int kMaxPageSize = 1000;
@@ -76,9 +77,9 @@ struct SearchParams {
   std::string geo_decay = {};     // geoDecay, e.g. "func:exp,scale:300mi,..."
   std::vector<std::string> fields = {};  // e.g. {"NCTId", "BriefTitle"}
   std::vector<std::string> sort = {};    // e.g. {"LastUpdatePostDate:desc"}
-  bool count_total = false;         // countTotal (honoured on the first page)
-  std::optional<int> page_size = {}; // 1..1000; nullopt = server default (10)
-  std::string page_token = {};           // nextPageToken of the previous page
+  bool count_total = false;           // countTotal (honoured on the first page)
+  std::optional<int> page_size = {};  // 1..1000; nullopt = server default (10)
+  std::string page_token = {};        // nextPageToken of the previous page
 };
 
 // Percent-encodes everything except RFC 3986 unreserved characters

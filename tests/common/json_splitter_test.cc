@@ -66,7 +66,8 @@ Out Split(std::string_view input, const JsonSplitter::Options& options) {
   return SplitAt(input, options, {});
 }
 
-Out SplitBytewise(std::string_view input, const JsonSplitter::Options& options) {
+Out SplitBytewise(std::string_view input,
+                  const JsonSplitter::Options& options) {
   std::vector<std::size_t> cuts;
   for (std::size_t i = 1; i < input.size(); ++i) cuts.push_back(i);
   return SplitAt(input, options, cuts);
@@ -92,7 +93,8 @@ void ExpectChunkingInvariant(std::string_view input,
 }
 
 TEST(JsonSplitterTest, SplitsAnArrayIntoExactElementBytes) {
-  const std::string input = R"( [ {"a": 1} ,{"b":[1,2,{"c":"}"}]},  "s" , 12.5e3, true ,null, [] ] )";
+  const std::string input =
+      R"( [ {"a": 1} ,{"b":[1,2,{"c":"}"}]},  "s" , 12.5e3, true ,null, [] ] )";
   const Out out = Split(input, Opts(JsonSplitter::kArray));
   ASSERT_OK(out.status);
   EXPECT_THAT(out.elements,
@@ -195,7 +197,8 @@ TEST(JsonSplitterTest, TruncatedInputIsDataLossOnFinish) {
       {"[", "unterminated array or object"},
       {R"([{"a":1})", "unterminated"},
       {R"([{"a":1},)", "unterminated"},
-      {R"([{"a":1}, {"b":)", "truncated inside element 1 which starts at byte 10"},
+      {R"([{"a":1}, {"b":)",
+       "truncated inside element 1 which starts at byte 10"},
       {R"([{"a":"abc)", "truncated inside element 0 which starts at byte 1"},
       {R"([12)", "unterminated"},
   };
@@ -294,14 +297,15 @@ TEST(JsonSplitterTest, MemberArrayModeSplitsTheMemberAndKeepsTheRest) {
   const Out out = Split(input, Opts(JsonSplitter::kMemberArray));
   ASSERT_OK(out.status);
   EXPECT_THAT(out.elements, ElementsAre(R"({"x":"]"})", R"({"y":2})"));
-  EXPECT_EQ(out.remainder,
-            R"({"totalCount": 3, "meta": {"studies": [9]}, "studies" : [] ,"nextPageToken":"abc"})");
+  EXPECT_EQ(
+      out.remainder,
+      R"({"totalCount": 3, "meta": {"studies": [9]}, "studies" : [] ,"nextPageToken":"abc"})");
   const nlohmann::json rest = nlohmann::json::parse(out.remainder);
   EXPECT_EQ(rest["nextPageToken"], "abc");
   ExpectChunkingInvariant(input, Opts(JsonSplitter::kMemberArray));
 
-  const Out other =
-      Split(R"({"items":[1,2],"studies":[3]})", Opts(JsonSplitter::kMemberArray, "items"));
+  const Out other = Split(R"({"items":[1,2],"studies":[3]})",
+                          Opts(JsonSplitter::kMemberArray, "items"));
   ASSERT_OK(other.status);
   EXPECT_THAT(other.elements, ElementsAre("1", "2"));
   EXPECT_EQ(other.remainder, R"({"items":[],"studies":[3]})");
@@ -314,9 +318,10 @@ TEST(JsonSplitterTest, MemberArrayModeErrors) {
                        HasSubstr("no member \"studies\"")));
   EXPECT_THAT(Split(R"({})", mode).status,
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("no member")));
-  EXPECT_THAT(Split(R"({"studies":null})", mode).status,
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("byte 11: member \"studies\" is not an array")));
+  EXPECT_THAT(
+      Split(R"({"studies":null})", mode).status,
+      StatusIs(absl::StatusCode::kDataLoss,
+               HasSubstr("byte 11: member \"studies\" is not an array")));
   EXPECT_THAT(Split(R"({"studies":[],"studies":[]})", mode).status,
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("duplicate")));
   EXPECT_THAT(Split(R"({"studies":[]})", mode).status, IsOk());
@@ -344,8 +349,8 @@ TEST(JsonSplitterTest, MemberArrayModeErrors) {
 
 std::vector<std::filesystem::path> RecordedPages() {
   std::vector<std::filesystem::path> pages;
-  const auto dir = ::trialmatch::testing::SharedDataDir() / "ctgov_v2" /
-                   "search_responses";
+  const auto dir =
+      ::trialmatch::testing::SharedDataDir() / "ctgov_v2" / "search_responses";
   for (const auto& entry : std::filesystem::recursive_directory_iterator(dir)) {
     const std::string name = entry.path().filename().string();
     if (name.rfind("search_", 0) == 0 || name.rfind("studies_", 0) == 0 ||
@@ -425,7 +430,8 @@ TEST(JsonSplitterRecordedTest, StreamsAnArrayOfRecordedStudies) {
     lines += nlohmann::json::parse(studies[i]).dump() + "\n";
   }
   std::vector<std::size_t> cuts;
-  for (std::size_t at = 65536; at < array.size(); at += 65536) cuts.push_back(at);
+  for (std::size_t at = 65536; at < array.size(); at += 65536)
+    cuts.push_back(at);
   const Out out = SplitAt(array, Opts(JsonSplitter::kArray), cuts);
   ASSERT_OK(out.status);
   ASSERT_EQ(out.elements.size(), studies.size());
@@ -440,20 +446,25 @@ TEST(JsonSplitterRecordedTest, StreamsAnArrayOfRecordedStudies) {
             nlohmann::json::parse(studies[7]));
 }
 
-
-// ---- Property: agreement with a real parser -----------------------------------
+// ---- Property: agreement with a real parser
+// -----------------------------------
 
 // A random JSON value with awkward strings (quotes, brackets, escapes, UTF-8).
 nlohmann::json RandomValue(std::mt19937& rng, int depth) {
   const int kind = static_cast<int>(rng() % (depth > 3 ? 5 : 7));
   switch (kind) {
-    case 0: return nullptr;
-    case 1: return rng() % 2 == 0;
-    case 2: return static_cast<int>(rng() % 2000) - 1000;
-    case 3: return (static_cast<double>(rng() % 100000) - 50000) / 7.0;
+    case 0:
+      return nullptr;
+    case 1:
+      return rng() % 2 == 0;
+    case 2:
+      return static_cast<int>(rng() % 2000) - 1000;
+    case 3:
+      return (static_cast<double>(rng() % 100000) - 50000) / 7.0;
     case 4: {
-      static const char* kPieces[] = {"a", "\"", "\\", "[", "]", "{", "}", ",",
-                                      ":", " ", "\n", "é", "≥", "\x01", "/"};
+      static const char* kPieces[] = {"a",  "\"", "\\", "[",    "]",
+                                      "{",  "}",  ",",  ":",    " ",
+                                      "\n", "é",  "≥",  "\x01", "/"};
       std::string s;
       const int n = static_cast<int>(rng() % 8);
       for (int i = 0; i < n; ++i) s += kPieces[rng() % std::size(kPieces)];
@@ -469,7 +480,8 @@ nlohmann::json RandomValue(std::mt19937& rng, int depth) {
       nlohmann::json o = nlohmann::json::object();
       const int n = static_cast<int>(rng() % 4);
       for (int i = 0; i < n; ++i) {
-        o["k" + std::to_string(rng() % 10) + "\"]"] = RandomValue(rng, depth + 1);
+        o["k" + std::to_string(rng() % 10) + "\"]"] =
+            RandomValue(rng, depth + 1);
       }
       return o;
     }
@@ -484,9 +496,12 @@ std::string Reflow(const std::string& compact, std::mt19937& rng) {
   for (char c : compact) {
     out.push_back(c);
     if (in_string) {
-      if (escape) escape = false;
-      else if (c == '\\') escape = true;
-      else if (c == '"') in_string = false;
+      if (escape)
+        escape = false;
+      else if (c == '\\')
+        escape = true;
+      else if (c == '"')
+        in_string = false;
       continue;
     }
     if (c == '"') {
@@ -514,9 +529,14 @@ TEST(JsonSplitterPropertyTest, AgreesWithNlohmannOnRandomAndMutatedArrays) {
     if (round % 2 == 1 && !text.empty()) {
       const std::size_t at = rng() % text.size();
       switch (rng() % 3) {
-        case 0: text[at] = kMutations[rng() % (sizeof kMutations - 1)]; break;
-        case 1: text.erase(at, 1); break;
-        default: text.insert(at, 1, kMutations[rng() % (sizeof kMutations - 1)]);
+        case 0:
+          text[at] = kMutations[rng() % (sizeof kMutations - 1)];
+          break;
+        case 1:
+          text.erase(at, 1);
+          break;
+        default:
+          text.insert(at, 1, kMutations[rng() % (sizeof kMutations - 1)]);
       }
     }
     std::vector<std::size_t> cuts;

@@ -53,17 +53,16 @@ class FaultServer {
     posix_spawn_file_actions_adddup2(&actions, out[1], 1);
     posix_spawn_file_actions_addclose(&actions, in[1]);
     posix_spawn_file_actions_addclose(&actions, out[0]);
-    const std::string script =
-        (::trialmatch::testing::SourceDir() / "tests" / "ctgov" /
-         "http_fault_server.py")
-            .string();
+    const std::string script = (::trialmatch::testing::SourceDir() / "tests" /
+                                "ctgov" / "http_fault_server.py")
+                                   .string();
     std::vector<std::string> args = {TRIALMATCH_PYTHON, "-B", script};
     args.insert(args.end(), extra_args.begin(), extra_args.end());
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
-    const int rc = posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(),
-                               environ);
+    const int rc =
+        posix_spawn(&pid_, argv[0], &actions, nullptr, argv.data(), environ);
     posix_spawn_file_actions_destroy(&actions);
     close(in[0]);
     close(out[1]);
@@ -134,8 +133,8 @@ class CurlTransportTest : public ::testing::Test {
         key, " -out ", cert_, " >/dev/null 2>&1");
     have_cert_ = std::system(cmd.c_str()) == 0;
     server_ = new FaultServer();
-    started_ = have_cert_ ? server_->Start({"--tls", cert_, key})
-                          : server_->Start({});
+    started_ =
+        have_cert_ ? server_->Start({"--tls", cert_, key}) : server_->Start({});
   }
   static void TearDownTestSuite() {
     server_->Stop();
@@ -161,7 +160,8 @@ class CurlTransportTest : public ::testing::Test {
     return r;
   }
   static double Seconds(std::chrono::steady_clock::time_point since) {
-    return std::chrono::duration<double>(std::chrono::steady_clock::now() - since)
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                         since)
         .count();
   }
 
@@ -180,7 +180,8 @@ TEST_F(CurlTransportTest, GetsABodyAndSendsUserAgentAcceptEncodingAndHeaders) {
   EXPECT_EQ(resp.status, 200);
   EXPECT_EQ(resp.headers.Get("content-type").value_or(""), "application/json");
   const nlohmann::json echoed = nlohmann::json::parse(resp.body);
-  EXPECT_EQ(echoed["user-agent"], std::string("trialmatch/") + TRIALMATCH_VERSION);
+  EXPECT_EQ(echoed["user-agent"],
+            std::string("trialmatch/") + TRIALMATCH_VERSION);
   EXPECT_EQ(echoed["accept"], "application/json");
   EXPECT_THAT(echoed["accept-encoding"].get<std::string>(), HasSubstr("gzip"));
 }
@@ -194,16 +195,19 @@ TEST_F(CurlTransportTest, DecodesGzip) {
 }
 
 TEST_F(CurlTransportTest, HttpErrorStatusesAreResponsesNotErrors) {
-  ASSERT_OK_AND_ASSIGN(HttpResponse not_found, transport_->Get(Request("/status/404")));
+  ASSERT_OK_AND_ASSIGN(HttpResponse not_found,
+                       transport_->Get(Request("/status/404")));
   EXPECT_EQ(not_found.status, 404);
   EXPECT_EQ(not_found.body, "status 404");
-  ASSERT_OK_AND_ASSIGN(HttpResponse busy, transport_->Get(Request("/status/503")));
+  ASSERT_OK_AND_ASSIGN(HttpResponse busy,
+                       transport_->Get(Request("/status/503")));
   EXPECT_EQ(busy.status, 503);
   EXPECT_EQ(busy.headers.Get("RETRY-AFTER").value_or(""), "7");
 }
 
 TEST_F(CurlTransportTest, RedirectsAreNotFollowed) {
-  ASSERT_OK_AND_ASSIGN(HttpResponse resp, transport_->Get(Request("/redirect")));
+  ASSERT_OK_AND_ASSIGN(HttpResponse resp,
+                       transport_->Get(Request("/redirect")));
   EXPECT_EQ(resp.status, 301);
   EXPECT_EQ(resp.headers.Get("location").value_or(""), "/ok");
 }
@@ -212,7 +216,8 @@ TEST_F(CurlTransportTest, TotalTimeoutIsDeadlineExceeded) {
   HttpRequest r = Request("/slow");
   r.timeout = absl::Milliseconds(300);
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_THAT(transport_->Get(r), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(transport_->Get(r),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_LT(Seconds(start), 3.0);
 }
 
@@ -221,7 +226,8 @@ TEST_F(CurlTransportTest, StalledTransferIsDeadlineExceeded) {
   r.low_speed_bytes_per_second = 100;
   r.low_speed_time = absl::Seconds(1);
   const auto start = std::chrono::steady_clock::now();
-  EXPECT_THAT(transport_->Get(r), StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_THAT(transport_->Get(r),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_LT(Seconds(start), 4.5);
 }
 
@@ -235,10 +241,12 @@ TEST_F(CurlTransportTest, TruncatedBodiesAreUnavailable) {
 TEST_F(CurlTransportTest, ResetIsUnavailableAndTheQueryIsNotInTheMessage) {
   const absl::StatusOr<HttpResponse> r =
       transport_->Get(Request("/reset?query.cond=private-term"));
-  EXPECT_THAT(r, StatusIs(absl::StatusCode::kUnavailable,
-                          HasSubstr(absl::StrCat("GET 127.0.0.1:",
-                                                 server_->http_port(), "/reset"))));
-  EXPECT_THAT(std::string(r.status().message()), Not(HasSubstr("private-term")));
+  EXPECT_THAT(
+      r, StatusIs(absl::StatusCode::kUnavailable,
+                  HasSubstr(absl::StrCat("GET 127.0.0.1:", server_->http_port(),
+                                         "/reset"))));
+  EXPECT_THAT(std::string(r.status().message()),
+              Not(HasSubstr("private-term")));
 }
 
 TEST_F(CurlTransportTest, ConnectionRefusedIsUnavailable) {
@@ -269,12 +277,21 @@ TEST_F(CurlTransportTest, BodySizeGuard) {
                        HasSubstr("exceeds 100000 bytes")));
 }
 
+TEST_F(CurlTransportTest, BodySizeGuardCountsDecodedBytes) {
+  // ~60 compressed bytes on the wire, ~5 KB once decoded.
+  HttpRequest r = Request("/gzip");
+  r.max_body_bytes = 2000;
+  EXPECT_THAT(transport_->Get(r), StatusIs(absl::StatusCode::kResourceExhausted,
+                                           HasSubstr("exceeds 2000 bytes")));
+}
+
 TEST_F(CurlTransportTest, OnlyHttpAndHttpsUrls) {
   for (const char* url : {"file:///etc/hostname", "ftp://127.0.0.1/x",
                           "gopher://127.0.0.1/", "http://[::1"}) {
     HttpRequest r;
     r.url = url;
-    EXPECT_THAT(transport_->Get(r), StatusIs(absl::StatusCode::kInvalidArgument))
+    EXPECT_THAT(transport_->Get(r),
+                StatusIs(absl::StatusCode::kInvalidArgument))
         << url;
   }
 }
@@ -286,7 +303,8 @@ TEST_F(CurlTransportTest, TlsIsVerified) {
   r.url = absl::StrCat("https://127.0.0.1:", server_->https_port(), "/ok");
   r.timeout = absl::Seconds(10);
   // Self-signed: rejected against the system CAs.
-  EXPECT_THAT(transport_->Get(r), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(transport_->Get(r),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 
   // Trusted when its CA is configured...
   ASSERT_OK_AND_ASSIGN(auto trusting,
@@ -296,7 +314,8 @@ TEST_F(CurlTransportTest, TlsIsVerified) {
   EXPECT_EQ(resp.body, R"({"ok":true})");
   // ...but only for the name in the certificate.
   r.url = absl::StrCat("https://localhost:", server_->https_port(), "/ok");
-  EXPECT_THAT(trusting->Get(r), StatusIs(absl::StatusCode::kFailedPrecondition));
+  EXPECT_THAT(trusting->Get(r),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
 TEST_F(CurlTransportTest, ConcurrentGetsShareTheTransport) {
@@ -360,7 +379,8 @@ TEST(CurlErrorToStatusTest, Table) {
     EXPECT_EQ(s.code(), row.code);
     EXPECT_THAT(std::string(s.message()), HasSubstr("(detail here)"));
   }
-  EXPECT_EQ(DefaultUserAgent(), std::string("trialmatch/") + TRIALMATCH_VERSION);
+  EXPECT_EQ(DefaultUserAgent(),
+            std::string("trialmatch/") + TRIALMATCH_VERSION);
 }
 
 }  // namespace

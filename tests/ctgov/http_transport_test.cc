@@ -79,7 +79,8 @@ TEST(AsStatusTest, MessageHasCodeReasonAndUpstreamText) {
               StatusIs(absl::StatusCode::kInvalidArgument,
                        "HTTP 400 Bad Request: Unknown field 'Foo' in fields"));
   EXPECT_THAT(
-      AsStatus(Response(404, R"({"message":"Study NCT00000000 not found","code":404})")),
+      AsStatus(Response(
+          404, R"({"message":"Study NCT00000000 not found","code":404})")),
       StatusIs(absl::StatusCode::kNotFound,
                "HTTP 404 Not Found: Study NCT00000000 not found"));
   EXPECT_THAT(AsStatus(Response(503, "<!DOCTYPE html><html>secret</html>")),

@@ -23,8 +23,8 @@ std::filesystem::path Recorded(const std::string& rel) {
 
 TEST(ParseStudiesPageTest, RecordedPageWithTokenAndTotal) {
   TM_REQUIRE_SHARED_DATA();
-  const std::string body =
-      ::trialmatch::testing::ReadFile(Recorded("biomcp/search_phelan_limit5_20260811.json"));
+  const std::string body = ::trialmatch::testing::ReadFile(
+      Recorded("biomcp/search_phelan_limit5_20260811.json"));
   ASSERT_FALSE(body.empty());
   ASSERT_OK_AND_ASSIGN(StudyPage page, ParseStudiesPage(body));
   const nlohmann::json dom = nlohmann::json::parse(body);
@@ -43,9 +43,8 @@ TEST(ParseStudiesPageTest, RecordedPageWithTokenAndTotal) {
 TEST(ParseStudiesPageTest, LastPageHasNoToken) {
   TM_REQUIRE_SHARED_DATA();
   ASSERT_OK_AND_ASSIGN(
-      StudyPage page,
-      ParseStudiesPage(::trialmatch::testing::ReadFile(
-          Recorded("biomcp/search_phelan_limit50_20260811.json"))));
+      StudyPage page, ParseStudiesPage(::trialmatch::testing::ReadFile(Recorded(
+                          "biomcp/search_phelan_limit50_20260811.json"))));
   EXPECT_EQ(page.studies.size(), 3u);
   EXPECT_EQ(page.next_page_token, "");
   EXPECT_EQ(page.total_count, 3);
@@ -54,9 +53,8 @@ TEST(ParseStudiesPageTest, LastPageHasNoToken) {
 TEST(ParseStudiesPageTest, PageWithoutTotal) {
   TM_REQUIRE_SHARED_DATA();
   ASSERT_OK_AND_ASSIGN(
-      StudyPage page,
-      ParseStudiesPage(::trialmatch::testing::ReadFile(
-          Recorded("cyanheads/studies_2025-06-17T11-16-37-179Z.json"))));
+      StudyPage page, ParseStudiesPage(::trialmatch::testing::ReadFile(Recorded(
+                          "cyanheads/studies_2025-06-17T11-16-37-179Z.json"))));
   EXPECT_EQ(page.studies.size(), 2u);
   EXPECT_EQ(page.next_page_token, "NF0g5JCG");
   EXPECT_FALSE(page.total_count.has_value());
@@ -80,17 +78,17 @@ TEST(ParseStudiesPageTest, MalformedPagesAreDataLoss) {
   const char* bad[] = {
       "",
       "<!DOCTYPE html><html></html>",
-      R"({"studies":[{"a":1},)",           // truncated
-      R"({"studies":[{"a" 1}]})",          // bad element grammar
-      R"({"studies":[1,2]})",              // elements are not objects
-      R"({"studies":{}})",                 // not an array
-      R"({"nextPageToken":"x"})",          // no studies
+      R"({"studies":[{"a":1},)",   // truncated
+      R"({"studies":[{"a" 1}]})",  // bad element grammar
+      R"({"studies":[1,2]})",      // elements are not objects
+      R"({"studies":{}})",         // not an array
+      R"({"nextPageToken":"x"})",  // no studies
       R"({"studies":[],"nextPageToken":5})",
       R"({"studies":[],"totalCount":-1})",
       R"({"studies":[],"totalCount":"12"})",
       R"({"studies":[],"totalCount":1.5})",
       R"({"studies":[],"nextPageToken" "x"})",
-      R"({"studies":[],"a":tru})",          // bad member value
+      R"({"studies":[],"a":tru})",  // bad member value
       R"([{"studies":[]}])",
   };
   for (const char* body : bad) {
@@ -102,24 +100,30 @@ TEST(ParseStudiesPageTest, MalformedPagesAreDataLoss) {
 TEST(ParseVersionTest, ReadsApiVersionAndTimestamp) {
   ASSERT_OK_AND_ASSIGN(
       ApiVersion v,
-      ParseVersion(R"({"apiVersion":"2.0.3","dataTimestamp":"2024-05-30T09:00:05"})"));
+      ParseVersion(
+          R"({"apiVersion":"2.0.3","dataTimestamp":"2024-05-30T09:00:05"})"));
   EXPECT_EQ(v.api_version, "2.0.3");
   EXPECT_EQ(v.data_timestamp, "2024-05-30T09:00:05");
   ASSERT_TRUE(v.data_time.has_value());
-  EXPECT_EQ(*v.data_time, absl::FromCivil(absl::CivilSecond(2024, 5, 30, 9, 0, 5),
-                                          absl::UTCTimeZone()));
+  EXPECT_EQ(*v.data_time,
+            absl::FromCivil(absl::CivilSecond(2024, 5, 30, 9, 0, 5),
+                            absl::UTCTimeZone()));
 
-  ASSERT_OK_AND_ASSIGN(ApiVersion only, ParseVersion(R"({"apiVersion":"2.0.0"})"));
+  ASSERT_OK_AND_ASSIGN(ApiVersion only,
+                       ParseVersion(R"({"apiVersion":"2.0.0"})"));
   EXPECT_EQ(only.data_timestamp, "");
   EXPECT_FALSE(only.data_time.has_value());
 
-  ASSERT_OK_AND_ASSIGN(ApiVersion odd,
-                       ParseVersion(R"({"apiVersion":"2","dataTimestamp":"yesterday"})"));
+  ASSERT_OK_AND_ASSIGN(
+      ApiVersion odd,
+      ParseVersion(R"({"apiVersion":"2","dataTimestamp":"yesterday"})"));
   EXPECT_EQ(odd.data_timestamp, "yesterday");
   EXPECT_FALSE(odd.data_time.has_value());
 
-  for (const char* bad : {"", "[]", "{}", R"({"apiVersion":2})", "{\"apiVersion\":"}) {
-    EXPECT_THAT(ParseVersion(bad), StatusIs(absl::StatusCode::kDataLoss)) << bad;
+  for (const char* bad :
+       {"", "[]", "{}", R"({"apiVersion":2})", "{\"apiVersion\":"}) {
+    EXPECT_THAT(ParseVersion(bad), StatusIs(absl::StatusCode::kDataLoss))
+        << bad;
   }
 }
 
@@ -136,12 +140,15 @@ TEST(ValidateJsonTest, AcceptsOneValueOnly) {
 }
 
 TEST(StudyNctIdOfTest, FindsTheIdOrNothing) {
-  EXPECT_EQ(StudyNctIdOf(
-                R"({"protocolSection":{"identificationModule":{"nctId":"NCT01234567"}}})"),
-            "NCT01234567");
+  EXPECT_EQ(
+      StudyNctIdOf(
+          R"({"protocolSection":{"identificationModule":{"nctId":"NCT01234567"}}})"),
+      "NCT01234567");
   EXPECT_FALSE(StudyNctIdOf(R"({"protocolSection":[]})").has_value());
-  EXPECT_FALSE(StudyNctIdOf(R"({"protocolSection":{"identificationModule":{"nctId":5}}})")
-                   .has_value());
+  EXPECT_FALSE(
+      StudyNctIdOf(
+          R"({"protocolSection":{"identificationModule":{"nctId":5}}})")
+          .has_value());
   EXPECT_FALSE(StudyNctIdOf("nope").has_value());
 }
 

@@ -67,7 +67,8 @@ TEST(ExponentialBackoffTest, SameSeedSameDelays) {
   EXPECT_TRUE(differs);
 }
 
-// ---- ParseRetryAfter ----------------------------------------------------------
+// ---- ParseRetryAfter
+// ----------------------------------------------------------
 
 TEST(ParseRetryAfterTest, DeltaSeconds) {
   const absl::Time now = absl::FromUnixSeconds(1'700'000'000);
@@ -91,9 +92,9 @@ TEST(ParseRetryAfterTest, HttpDatesInAllThreeFormats) {
   EXPECT_EQ(ParseRetryAfter("Sun Nov  6 08:49:37 1994", now),
             absl::Seconds(37));
   // A date in the past means "now".
-  EXPECT_EQ(ParseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT",
-                            date + absl::Hours(1)),
-            absl::ZeroDuration());
+  EXPECT_EQ(
+      ParseRetryAfter("Sun, 06 Nov 1994 08:49:37 GMT", date + absl::Hours(1)),
+      absl::ZeroDuration());
   EXPECT_FALSE(ParseRetryAfter("Sun, 06 Nov 1994 25:49:37 GMT", now));
   EXPECT_FALSE(ParseRetryAfter("06 Nov 1994", now));
 }
@@ -110,9 +111,8 @@ TEST(RateLimiterTest, OneRequestPerSecondSleepsBetweenRequests) {
   EXPECT_EQ(limiter.Acquire(), absl::ZeroDuration());
   clock.Advance(absl::Milliseconds(300));
   EXPECT_EQ(limiter.Acquire(), absl::Milliseconds(700));
-  EXPECT_THAT(clock.sleeps(),
-              ElementsAre(absl::Seconds(1), absl::Seconds(1),
-                          absl::Milliseconds(700)));
+  EXPECT_THAT(clock.sleeps(), ElementsAre(absl::Seconds(1), absl::Seconds(1),
+                                          absl::Milliseconds(700)));
 }
 
 TEST(RateLimiterTest, FractionalRateAndDisabled) {
@@ -241,9 +241,10 @@ TEST(RetryLoopTest, ExhaustedAttemptsGiveUnavailableNamingTheLastCause) {
                   : absl::UnavailableError("HTTP 502 Bad Gateway"),
             true);
       });
-  EXPECT_THAT(s, StatusIs(absl::StatusCode::kUnavailable,
-                          AllOf(HasSubstr("GET /version: gave up after 4 attempts"),
-                                HasSubstr("last error: UNAVAILABLE: HTTP 502"))));
+  EXPECT_THAT(
+      s, StatusIs(absl::StatusCode::kUnavailable,
+                  AllOf(HasSubstr("GET /version: gave up after 4 attempts"),
+                        HasSubstr("last error: UNAVAILABLE: HTTP 502"))));
   EXPECT_EQ(calls, 4);
   EXPECT_EQ(clock.sleeps().size(), 3u);
 }

@@ -67,29 +67,30 @@ TEST(BuildSearchQueryTest, EveryParameterInSpecOrder) {
   p.page_size = 1000;
   p.page_token = "ZVt07cGHkvI2wRk2CJf6_LLq14bEL8swd6-r3_cfnzeRvfE";
   ASSERT_OK_AND_ASSIGN(std::string q, BuildSearchQuery(p));
-  EXPECT_EQ(q,
-            "format=json&markupFormat=legacy"
-            "&query.cond=lung%20cancer"
-            "&query.term=AREA%5BLastUpdatePostDate%5DRANGE%5B2023-01-15%2CMAX%5D"
-            "&query.locn=Boston&query.titles=TITAN&query.intr=pembrolizumab"
-            "&query.outc=survival&query.spons=NCI&query.lead=Pfizer"
-            "&query.id=NCT01234567&query.patient=diabetes"
-            "&filter.overallStatus=RECRUITING%7CNOT_YET_RECRUITING"
-            "&filter.geo=distance%2839.0035707%2C-77.1013313%2C50mi%29"
-            "&filter.ids=NCT04852770%7CNCT01728545"
-            "&filter.advanced=AREA%5BStartDate%5D2022"
-            "&filter.synonyms=ConditionSearch%3A1651367%7CBasicSearch%3A2013558"
-            "&postFilter.overallStatus=COMPLETED"
-            "&postFilter.geo=distance%281%2C2%2C3km%29"
-            "&postFilter.ids=NCT02109302"
-            "&postFilter.advanced=AREA%5BPhase%5DPHASE3"
-            "&postFilter.synonyms=BasicSearch%3A1"
-            "&aggFilters=results%3Awith%2Cstatus%3Acom"
-            "&geoDecay=func%3Alinear%2Cscale%3A100km%2Coffset%3A10km%2Cdecay%3A0.1"
-            "&fields=NCTId%7CBriefTitle%7COverallStatus"
-            "&sort=EnrollmentCount%3Adesc%7C%40relevance"
-            "&countTotal=true&pageSize=1000"
-            "&pageToken=ZVt07cGHkvI2wRk2CJf6_LLq14bEL8swd6-r3_cfnzeRvfE");
+  EXPECT_EQ(
+      q,
+      "format=json&markupFormat=legacy"
+      "&query.cond=lung%20cancer"
+      "&query.term=AREA%5BLastUpdatePostDate%5DRANGE%5B2023-01-15%2CMAX%5D"
+      "&query.locn=Boston&query.titles=TITAN&query.intr=pembrolizumab"
+      "&query.outc=survival&query.spons=NCI&query.lead=Pfizer"
+      "&query.id=NCT01234567&query.patient=diabetes"
+      "&filter.overallStatus=RECRUITING%7CNOT_YET_RECRUITING"
+      "&filter.geo=distance%2839.0035707%2C-77.1013313%2C50mi%29"
+      "&filter.ids=NCT04852770%7CNCT01728545"
+      "&filter.advanced=AREA%5BStartDate%5D2022"
+      "&filter.synonyms=ConditionSearch%3A1651367%7CBasicSearch%3A2013558"
+      "&postFilter.overallStatus=COMPLETED"
+      "&postFilter.geo=distance%281%2C2%2C3km%29"
+      "&postFilter.ids=NCT02109302"
+      "&postFilter.advanced=AREA%5BPhase%5DPHASE3"
+      "&postFilter.synonyms=BasicSearch%3A1"
+      "&aggFilters=results%3Awith%2Cstatus%3Acom"
+      "&geoDecay=func%3Alinear%2Cscale%3A100km%2Coffset%3A10km%2Cdecay%3A0.1"
+      "&fields=NCTId%7CBriefTitle%7COverallStatus"
+      "&sort=EnrollmentCount%3Adesc%7C%40relevance"
+      "&countTotal=true&pageSize=1000"
+      "&pageToken=ZVt07cGHkvI2wRk2CJf6_LLq14bEL8swd6-r3_cfnzeRvfE");
 }
 
 TEST(BuildSearchQueryTest, CsvFormatOmitsMarkupFormat) {

@@ -6,9 +6,11 @@
 //   fake->Enqueue("/studies?", FakeHttpTransport::Reply(503));       // once
 //   fake->Enqueue("/studies?", absl::UnavailableError("reset"));     // once
 //   fake->Enqueue("/studies?", FakeHttpTransport::Json(page_body));  // once
-//   fake->Always("/version", FakeHttpTransport::Json(R"({"apiVersion":"2.0.3"})"));
-//   fake->Handle("/studies/", [](const HttpRequest& r) { ... });      // dynamic
-//   fake->ServeStudyFiles(StudiesDir());  // GET /studies/{id} from recorded files
+//   fake->Always("/version",
+//   FakeHttpTransport::Json(R"({"apiVersion":"2.0.3"})"));
+//   fake->Handle("/studies/", [](const HttpRequest& r) { ... });      //
+//   dynamic fake->ServeStudyFiles(StudiesDir());  // GET /studies/{id} from
+//   recorded files
 //
 // Matching: the oldest queued reply whose fragment occurs in the request URL
 // wins; otherwise the first matching Always/Handle rule; otherwise the call
@@ -90,18 +92,20 @@ class FakeHttpTransport final : public ctgov::HttpTransport {
   // Serves GET .../studies/<id>[?...] from `dir`/<id>.json, and 404
   // "Study not found" when there is no such file (e.g. StudiesDir()).
   FakeHttpTransport& ServeStudyFiles(std::filesystem::path dir) {
-    return Handle("/studies/NCT", [dir = std::move(dir)](
-                                      const ctgov::HttpRequest& request)
-                                      -> absl::StatusOr<ctgov::HttpResponse> {
-      const std::string& url = request.url;
-      const std::size_t at = url.find("/studies/NCT") + 9;
-      const std::string id = url.substr(at, url.find('?', at) - at);
-      const std::filesystem::path file = dir / (id + ".json");
-      if (id.find('/') != std::string::npos || !std::filesystem::exists(file)) {
-        return Text(404, "Study not found");
-      }
-      return JsonFile(file);
-    });
+    return Handle("/studies/NCT",
+                  [dir = std::move(dir)](const ctgov::HttpRequest& request)
+                      -> absl::StatusOr<ctgov::HttpResponse> {
+                    const std::string& url = request.url;
+                    const std::size_t at = url.find("/studies/NCT") + 9;
+                    const std::string id =
+                        url.substr(at, url.find('?', at) - at);
+                    const std::filesystem::path file = dir / (id + ".json");
+                    if (id.find('/') != std::string::npos ||
+                        !std::filesystem::exists(file)) {
+                      return Text(404, "Study not found");
+                    }
+                    return JsonFile(file);
+                  });
   }
 
   // ---- Inspection ----
