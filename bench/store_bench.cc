@@ -3,11 +3,15 @@
 //
 //   build/<dir>/bench/store_bench --benchmark_counters_tabular=true
 //
+//   STORE_BENCH_SCALE=100000 build/<dir>/bench/store_bench \
+//       --benchmark_filter=Scaled     # the registry-sized run (~3 GB on disk)
+//
 // Parsing the JSON (model::ParseStudy) is done once up front and is not
 // measured: UpsertStudies receives parsed records, as the sync module gives
 // them. Stores live in a fresh directory under $TMPDIR (default /tmp); note
 // whether that is tmpfs when reading the kPowerLoss (fsync) figures.
 #include <stdlib.h>
+#include <sys/resource.h>
 
 #include <filesystem>
 #include <fstream>
@@ -38,7 +42,8 @@ const std::vector<StudyRecord>& Corpus() {
     auto* out = new std::vector<StudyRecord>();
     std::vector<std::filesystem::path> files;
     const std::filesystem::path dir =
-        std::filesystem::path(TRIALMATCH_SHARED_DATA_DIR) / "ctgov_v2" / "studies";
+        std::filesystem::path(TRIALMATCH_SHARED_DATA_DIR) / "ctgov_v2" /
+        "studies";
     for (const auto& e : std::filesystem::directory_iterator(dir)) {
       if (e.path().extension() == ".json") files.push_back(e.path());
     }
@@ -54,7 +59,8 @@ const std::vector<StudyRecord>& Corpus() {
 
 int64_t CorpusBytes() {
   int64_t n = 0;
-  for (const StudyRecord& r : Corpus()) n += static_cast<int64_t>(r.raw_json.size());
+  for (const StudyRecord& r : Corpus())
+    n += static_cast<int64_t>(r.raw_json.size());
   return n;
 }
 
@@ -63,7 +69,8 @@ class ScratchDir {
  public:
   ScratchDir() {
     std::string tmpl =
-        (std::filesystem::temp_directory_path() / "store-bench-XXXXXX").string();
+        (std::filesystem::temp_directory_path() / "store-bench-XXXXXX")
+            .string();
     path_ = mkdtemp(tmpl.data());
   }
   ~ScratchDir() {
@@ -78,7 +85,8 @@ class ScratchDir {
 
 std::unique_ptr<StudyStore> OpenOrDie(const std::string& path,
                                       const StoreOptions& options = {}) {
-  absl::StatusOr<std::unique_ptr<StudyStore>> store = StudyStore::Open(path, options);
+  absl::StatusOr<std::unique_ptr<StudyStore>> store =
+      StudyStore::Open(path, options);
   if (!store.ok()) {
     std::fprintf(stderr, "open: %s\n", store.status().ToString().c_str());
     std::abort();
@@ -89,8 +97,8 @@ std::unique_ptr<StudyStore> OpenOrDie(const std::string& path,
 void UpsertAll(StudyStore& store, absl::Span<const StudyRecord> records,
                size_t batch) {
   for (size_t i = 0; i < records.size(); i += batch) {
-    absl::StatusOr<UpsertCounts> c =
-        store.UpsertStudies(records.subspan(i, std::min(batch, records.size() - i)));
+    absl::StatusOr<UpsertCounts> c = store.UpsertStudies(
+        records.subspan(i, std::min(batch, records.size() - i)));
     if (!c.ok()) {
       std::fprintf(stderr, "upsert: %s\n", c.status().ToString().c_str());
       std::abort();
@@ -101,9 +109,9 @@ void UpsertAll(StudyStore& store, absl::Span<const StudyRecord> records,
 void SetThroughput(benchmark::State& state, int64_t studies, int64_t bytes) {
   state.SetItemsProcessed(state.iterations() * studies);
   state.SetBytesProcessed(state.iterations() * bytes);
-  state.counters["studies/s"] = benchmark::Counter(
-      static_cast<double>(state.iterations() * studies),
-      benchmark::Counter::kIsRate);
+  state.counters["studies/s"] =
+      benchmark::Counter(static_cast<double>(state.iterations() * studies),
+                         benchmark::Counter::kIsRate);
 }
 
 // Insert the whole corpus into an empty file store, in batches of range(0)
@@ -112,8 +120,9 @@ void SetThroughput(benchmark::State& state, int64_t studies, int64_t bytes) {
 void BM_UpsertInsertCorpus(benchmark::State& state) {
   const auto& corpus = Corpus();
   StoreOptions options;
-  options.durability = state.range(1) == 0 ? StoreOptions::Durability::kProcessCrash
-                                           : StoreOptions::Durability::kPowerLoss;
+  options.durability = state.range(1) == 0
+                           ? StoreOptions::Durability::kProcessCrash
+                           : StoreOptions::Durability::kPowerLoss;
   for (auto _ : state) {
     state.PauseTiming();
     auto dir = std::make_unique<ScratchDir>();
@@ -146,7 +155,9 @@ void BM_UpsertUnchangedCorpus(benchmark::State& state) {
   for (auto _ : state) UpsertAll(*store, corpus, 1000);
   SetThroughput(state, static_cast<int64_t>(corpus.size()), CorpusBytes());
 }
-BENCHMARK(BM_UpsertUnchangedCorpus)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_UpsertUnchangedCorpus)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // Every study changed since the last sync (raw JSON rewritten, search index
 // updated), batches of 1000.
@@ -167,12 +178,19 @@ void BM_UpsertChangedCorpus(benchmark::State& state) {
 }
 BENCHMARK(BM_UpsertChangedCorpus)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// Point lookups of random studies (raw JSON copied out), file store with the
-// reader pool (range 0 = 0) or ":memory:" (range 0 = 1).
+// Store kinds for the read benchmarks: 0 file (reader pool), 1 ":memory:",
+// 2 file with StoreOptions::mmap_size_bytes = 1 GiB.
+std::unique_ptr<StudyStore> OpenKind(const ScratchDir& dir, int64_t kind) {
+  StoreOptions options;
+  if (kind == 2) options.mmap_size_bytes = int64_t{1} << 30;
+  return OpenOrDie(kind == 1 ? ":memory:" : dir.db(), options);
+}
+
+// Point lookups of random studies (raw JSON copied out).
 void BM_GetStudy(benchmark::State& state) {
   const auto& corpus = Corpus();
   ScratchDir dir;
-  auto store = OpenOrDie(state.range(0) == 0 ? dir.db() : ":memory:");
+  auto store = OpenKind(dir, state.range(0));
   UpsertAll(*store, corpus, 1000);
   std::mt19937 rng(1);
   int64_t bytes = 0;
@@ -185,13 +203,18 @@ void BM_GetStudy(benchmark::State& state) {
   }
   state.SetBytesProcessed(bytes);
 }
-BENCHMARK(BM_GetStudy)->ArgName("memory")->Arg(0)->Arg(1)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_GetStudy)
+    ->ArgName("file0_mem1_mmap2")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMicrosecond);
 
 // Streaming every study with its raw JSON (what a snapshot build does).
 void BM_ForEachStudyRaw(benchmark::State& state) {
   const auto& corpus = Corpus();
   ScratchDir dir;
-  auto store = OpenOrDie(dir.db());
+  auto store = OpenKind(dir, state.range(0));
   UpsertAll(*store, corpus, 1000);
   StudyFilter all;
   all.lifecycles.clear();
@@ -206,7 +229,13 @@ void BM_ForEachStudyRaw(benchmark::State& state) {
   }
   SetThroughput(state, static_cast<int64_t>(corpus.size()), CorpusBytes());
 }
-BENCHMARK(BM_ForEachStudyRaw)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ForEachStudyRaw)
+    ->ArgName("file0_mem1_mmap2")
+    ->Arg(0)
+    ->Arg(1)
+    ->Arg(2)
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 // One page (10 hits + total count) of an offline search.
 void BM_SearchLocal(benchmark::State& state) {
@@ -240,7 +269,137 @@ BENCHMARK(BM_SearchLocal)
     ->Arg(2)
     ->Unit(benchmark::kMicrosecond);
 
+// --- Registry scale (opt-in: STORE_BENCH_SCALE=<studies>) -------------------
+//
+// The recorded corpus cycled to N studies under fresh NCT ids (the raw JSON
+// is unchanged; the store does not read ids from it), upserted in batches of
+// 1000 into one file store, then streamed back with ForEachStudy. Peak RSS
+// is reported to show that a full scan holds one record at a time.
+
+struct Scaled {
+  ScratchDir dir;
+  std::unique_ptr<StudyStore> store;
+  int64_t studies = 0;
+  int64_t bytes = 0;
+};
+Scaled& ScaledStore() {
+  static auto* s = new Scaled();
+  return *s;
+}
+
+double MaxRssMb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+void BM_ScaledUpsert(benchmark::State& state) {
+  const auto& corpus = Corpus();
+  Scaled& sc = ScaledStore();
+  const int64_t n = state.range(0);
+  for (auto _ : state) {
+    sc.store = OpenOrDie(sc.dir.db());
+    std::vector<StudyRecord> batch;
+    for (int64_t i = 0; i < n; ++i) {
+      StudyRecord r = corpus[static_cast<size_t>(i) % corpus.size()];
+      r.study.nct_id = "NCT" + std::to_string(10'000'000 + i);
+      sc.bytes += static_cast<int64_t>(r.raw_json.size());
+      batch.push_back(std::move(r));
+      if (batch.size() == 1000 || i + 1 == n) {
+        UpsertAll(*sc.store, batch, batch.size());
+        batch.clear();
+      }
+    }
+    sc.studies = n;
+  }
+  SetThroughput(state, sc.studies, sc.bytes);
+  absl::StatusOr<StoreStats> stats = sc.store->GetStats();
+  if (stats.ok()) {
+    state.counters["file_MB"] = static_cast<double>(stats->file_bytes) / 1e6;
+  }
+}
+
+void BM_ScaledForEachStudy(benchmark::State& state) {
+  Scaled& sc = ScaledStore();
+  if (sc.store == nullptr) {
+    state.SkipWithError("run BM_ScaledUpsert first");
+    return;
+  }
+  StudyFilter all;
+  all.lifecycles.clear();
+  const double rss_before = MaxRssMb();
+  for (auto _ : state) {
+    int64_t n = 0;
+    absl::Status s = sc.store->ForEachStudy(all, [&](const StudyView& v) {
+      n += static_cast<int64_t>(v.raw_json.size());
+      return absl::OkStatus();
+    });
+    if (!s.ok()) std::abort();
+    benchmark::DoNotOptimize(n);
+  }
+  SetThroughput(state, sc.studies, sc.bytes);
+  state.counters["maxrss_MB_before"] = rss_before;
+  state.counters["maxrss_MB_after"] = MaxRssMb();
+}
+
+void BM_ScaledGetStudy(benchmark::State& state) {
+  Scaled& sc = ScaledStore();
+  if (sc.store == nullptr) {
+    state.SkipWithError("run BM_ScaledUpsert first");
+    return;
+  }
+  std::mt19937 rng(1);
+  for (auto _ : state) {
+    const std::string id =
+        "NCT" +
+        std::to_string(10'000'000 + rng() % static_cast<uint32_t>(sc.studies));
+    absl::StatusOr<StoredStudy> s = sc.store->GetStudy(id);
+    if (!s.ok()) std::abort();
+    benchmark::DoNotOptimize(s);
+  }
+}
+
+void BM_ScaledSearchLocal(benchmark::State& state) {
+  Scaled& sc = ScaledStore();
+  if (sc.store == nullptr) {
+    state.SkipWithError("run BM_ScaledUpsert first");
+    return;
+  }
+  LocalSearchQuery q;
+  q.cond = "cancer";
+  int64_t total = 0;
+  for (auto _ : state) {
+    absl::StatusOr<LocalSearchPage> page = sc.store->SearchLocal(q);
+    if (!page.ok()) std::abort();
+    total = page->total_count.value_or(0);
+  }
+  state.counters["total_count"] = static_cast<double>(total);
+}
+
 }  // namespace
 }  // namespace trialmatch::store
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  using namespace trialmatch::store;  // NOLINT: benchmark registration
+  if (const char* scale = std::getenv("STORE_BENCH_SCALE"); scale != nullptr) {
+    const int64_t n = std::atoll(scale);
+    benchmark::RegisterBenchmark("BM_ScaledUpsert", BM_ScaledUpsert)
+        ->Arg(n)
+        ->Iterations(1)
+        ->Unit(benchmark::kSecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark("BM_ScaledForEachStudy", BM_ScaledForEachStudy)
+        ->Iterations(2)
+        ->Unit(benchmark::kSecond)
+        ->UseRealTime();
+    benchmark::RegisterBenchmark("BM_ScaledGetStudy", BM_ScaledGetStudy)
+        ->Unit(benchmark::kMicrosecond);
+    benchmark::RegisterBenchmark("BM_ScaledSearchLocal", BM_ScaledSearchLocal)
+        ->Unit(benchmark::kMicrosecond);
+  }
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

@@ -233,6 +233,12 @@ absl::StatusOr<Statement> Connection::Prepare(std::string_view sql) {
   return Statement(it->second.handle.get(), db_.get(), &it->second.in_use);
 }
 
+absl::Status Connection::Run(std::string_view sql) {
+  absl::StatusOr<Statement> st = Prepare(sql);
+  if (!st.ok()) return st.status();
+  return st->Run();
+}
+
 absl::StatusOr<std::string> Connection::QueryString(std::string_view sql) {
   absl::StatusOr<Statement> st = Prepare(sql);
   if (!st.ok()) return st.status();
@@ -264,9 +270,11 @@ absl::StatusOr<bool> Connection::TableExists(std::string_view name) {
 
 absl::StatusOr<Transaction> Transaction::Begin(Connection& db,
                                                TransactionMode mode) {
+  // Cached statements (Connection::Run): BEGIN and COMMIT run on every store
+  // call, and sqlite3_exec would parse them each time.
   absl::Status s =
-      db.Execute(mode == TransactionMode::kImmediate ? "BEGIN IMMEDIATE"
-                                                     : "BEGIN DEFERRED");
+      db.Run(mode == TransactionMode::kImmediate ? "BEGIN IMMEDIATE"
+                                                 : "BEGIN DEFERRED");
   if (!s.ok()) return s;
   return Transaction(&db);
 }
@@ -276,7 +284,7 @@ Transaction::Transaction(Transaction&& other) noexcept
 
 Transaction::~Transaction() {
   if (db_ != nullptr && db_->in_transaction()) {
-    (void)db_->Execute("ROLLBACK");
+    (void)db_->Run("ROLLBACK");
   }
 }
 
@@ -284,7 +292,7 @@ absl::Status Transaction::Commit() {
   if (db_ == nullptr) {
     return absl::FailedPreconditionError("transaction already finished");
   }
-  absl::Status s = db_->Execute("COMMIT");
+  absl::Status s = db_->Run("COMMIT");
   if (s.ok()) db_ = nullptr;
   // On failure the destructor rolls back (COMMIT may fail with BUSY while the
   // transaction stays open).

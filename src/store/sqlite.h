@@ -155,6 +155,10 @@ class Connection {
   // kInternal when the same SQL is already in use by a live Statement.
   absl::StatusOr<Statement> Prepare(std::string_view sql);
 
+  // Prepare(sql) (cached) and Run() it: for one parameterless statement run
+  // often (BEGIN, COMMIT).
+  absl::Status Run(std::string_view sql);
+
   // Runs a pragma or query returning a single value as text ("" when no row).
   absl::StatusOr<std::string> QueryString(std::string_view sql);
   absl::StatusOr<int64_t> QueryInt64(std::string_view sql);

@@ -60,7 +60,7 @@ std::string Placeholders(int first, size_t n) {
 }
 
 // Appends " AND <column> IN (...)" for a non-empty filter; the values are
-// bound later by BindFilters from parameter `*next_param` on.
+// bound later (BindStrings) from parameter `*next_param` on.
 void AppendInFilter(std::string& sql, std::string_view column, size_t n,
                     int* next_param) {
   if (n == 0) return;
@@ -202,6 +202,7 @@ absl::Status ConfigureConnection(Connection& db, const StoreOptions& options,
   TRIALMATCH_RETURN_IF_ERROR(db.Execute(absl::StrCat(
       "PRAGMA busy_timeout = ", absl::ToInt64Milliseconds(options.busy_timeout),
       ";PRAGMA cache_size = ", -options.cache_size_kib,
+      ";PRAGMA mmap_size = ", options.mmap_size_bytes,
       ";PRAGMA temp_store = MEMORY"
       ";PRAGMA foreign_keys = ON"
       ";PRAGMA synchronous = ",
@@ -651,12 +652,17 @@ absl::StatusOr<LocalSearchPage> StudyStore::SearchLocal(
   // the IN-list values. CROSS JOIN fixes the join order: the full-text match
   // drives and rows are looked up by id. Left to itself the planner may
   // scan studies by lifecycle and run the full-text query once per row
-  // (50x slower for the count on the recorded corpus).
-  std::string from = match.empty()
-                         ? " FROM studies s WHERE s.id > ?2"
-                         : " FROM studies_fts CROSS JOIN studies s ON s.id = "
-                           "studies_fts.rowid WHERE studies_fts MATCH ?1 AND "
-                           "studies_fts.rowid > ?2";
+  // (50x slower for the count on the recorded corpus). The count, which
+  // visits every match, reads lifecycle and status from a small covering
+  // index instead of the table (3x faster at 100k studies).
+  auto from = [&](bool count) {
+    if (match.empty()) return std::string(" FROM studies s WHERE s.id > ?2");
+    return absl::StrCat(
+        " FROM studies_fts CROSS JOIN studies s",
+        count ? " INDEXED BY studies_search_filter" : "",
+        " ON s.id = studies_fts.rowid WHERE studies_fts MATCH ?1 AND "
+        "studies_fts.rowid > ?2");
+  };
   // The page walks studies in id order and stops when it is full (unary +
   // keeps the planner from collecting every match through the
   // (lifecycle, status) index and sorting them, once per page); the count
@@ -678,9 +684,9 @@ absl::StatusOr<LocalSearchPage> StudyStore::SearchLocal(
       "SELECT s.id, s.nct_id, s.brief_title, s.overall_status, "
       "s.last_update_post_date, s.study_type, s.phases, s.conditions, "
       "s.interventions, s.lifecycle",
-      from, filters(false), order);
+      from(false), filters(false), order);
   const std::string count_sql =
-      absl::StrCat("SELECT count(*)", from, filters(true));
+      absl::StrCat("SELECT count(*)", from(true), filters(true));
 
   auto bind = [&](Statement& st, int64_t after, int64_t limit) {
     if (!match.empty()) st.BindText(1, match);

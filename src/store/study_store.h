@@ -92,6 +92,14 @@ struct StoreOptions {
   // SQLite page cache per connection.
   int64_t cache_size_kib = 16 * 1024;
 
+  // PRAGMA mmap_size: read the file through a memory map of up to this many
+  // bytes (0 = off, SQLite's default). Measured on the recorded corpus:
+  // GetStudy ~2x and full scans ~2.3x faster. The price: an I/O error on
+  // the file (failing disk, file truncated by someone else) raises SIGBUS
+  // instead of returning kInternal. Writes never go through the map, so
+  // crash safety is unchanged.
+  int64_t mmap_size_bytes = 0;
+
   // Create the file (and its parent directories) when it does not exist.
   bool create_if_missing = true;
 };

@@ -47,8 +47,8 @@ extern char** environ;
 namespace trialmatch::store {
 namespace {
 
-constexpr size_t kStudies = 301;  // marker + 15 batches of 20
-constexpr int kIterations = 35;
+constexpr size_t kStudies = 241;  // marker + 12 batches of 20
+constexpr int kIterations = 30;
 constexpr uint64_t kSeed = 20240611;
 constexpr long long kMaxCrashWrite = 1200;
 
