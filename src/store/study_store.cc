@@ -893,6 +893,31 @@ absl::StatusOr<ReconcileCounts> StudyStore::ReconcileFullSync(
       });
 }
 
+absl::StatusOr<std::vector<std::string>> StudyStore::ListActiveNotSeen(
+    int64_t sync_id) {
+  return Transact<std::vector<std::string>>(
+      Access::kRead,
+      [&](Connection& db) -> absl::StatusOr<std::vector<std::string>> {
+        TRIALMATCH_ASSIGN_OR_RETURN(const int64_t active, ActiveFullSyncId(db));
+        if (active == 0 || active != sync_id) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("full sync ", sync_id, " is not in progress"));
+        }
+        // Unary + on lifecycle: a scan in rowid (= NCT id) order, no sort.
+        TRIALMATCH_ASSIGN_OR_RETURN(
+            Statement st,
+            db.Prepare("SELECT nct_id FROM studies WHERE +lifecycle = "
+                       "'ACTIVE' AND seen_full_sync != ?1 ORDER BY id"));
+        st.BindInt64(1, sync_id);
+        std::vector<std::string> ids;
+        while (true) {
+          TRIALMATCH_ASSIGN_OR_RETURN(const bool row, st.Step());
+          if (!row) return ids;
+          ids.emplace_back(st.ColumnText(0));
+        }
+      });
+}
+
 // --- Compiled criteria
 // -----------------------------------------------------------------
 

@@ -208,6 +208,14 @@ class StudyStore {
   absl::StatusOr<ReconcileCounts> ReconcileFullSync(int64_t sync_id,
                                                     const SyncState& state);
 
+  // NCT ids of the kActive studies that full sync `sync_id` has not stamped
+  // (not upserted with that full_sync_id), in NCT id order: the studies
+  // ReconcileFullSync would mark kVanished now. The sync module asks the
+  // upstream about them first, to tell "left the wanted statuses" from
+  // "gone". Errors: kFailedPrecondition when `sync_id` is not the full sync
+  // in progress.
+  absl::StatusOr<std::vector<std::string>> ListActiveNotSeen(int64_t sync_id);
+
   // --- Compiled criteria
   // ---------------------------------------------------------
 

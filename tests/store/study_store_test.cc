@@ -334,6 +334,35 @@ TEST_P(StudyStoreTest, FullSyncReconcileMarksUnseenStudiesVanished) {
   EXPECT_EQ(s.lifecycle_changed_at, clock_.Now());
 }
 
+TEST_P(StudyStoreTest, ListActiveNotSeenIsWhatReconcileWouldVanish) {
+  const std::vector<StudyRecord> records = LoadRecords(6);
+  ASSERT_OK(store_->UpsertStudies(records).status());
+  ASSERT_OK_AND_ASSIGN(FullSyncCursor cursor, store_->BeginFullSync());
+  EXPECT_THAT(store_->ListActiveNotSeen(cursor.sync_id + 1),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+  UpsertOptions seen;
+  seen.full_sync_id = cursor.sync_id;
+  ASSERT_OK(store_->UpsertStudies({records[1], records[3]}, seen).status());
+
+  std::vector<std::string> expected;
+  for (const StudyRecord& r : records) {
+    if (r.study.nct_id != records[1].study.nct_id &&
+        r.study.nct_id != records[3].study.nct_id) {
+      expected.push_back(r.study.nct_id);
+    }
+  }
+  std::sort(expected.begin(), expected.end());
+  ASSERT_OK_AND_ASSIGN(std::vector<std::string> unseen,
+                       store_->ListActiveNotSeen(cursor.sync_id));
+  EXPECT_EQ(unseen, expected);
+
+  ASSERT_OK_AND_ASSIGN(ReconcileCounts rc,
+                       store_->ReconcileFullSync(cursor.sync_id, {}));
+  EXPECT_EQ(rc.vanished, static_cast<int64_t>(expected.size()));
+  EXPECT_THAT(store_->ListActiveNotSeen(cursor.sync_id),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
 TEST_P(StudyStoreTest, FailedBatchDoesNotWriteItsSyncState) {
   const std::vector<StudyRecord> records = LoadRecords(2);
   UpsertOptions options;
