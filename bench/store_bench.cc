@@ -269,7 +269,7 @@ BENCHMARK(BM_SearchLocal)
     ->Arg(2)
     ->Unit(benchmark::kMicrosecond);
 
-// --- Registry scale (opt-in: STORE_BENCH_SCALE=<studies>) -------------------
+// --- Registry scale (opt-in: STORE_BENCH_SCALE=<studies>) --------------------
 //
 // The recorded corpus cycled to N studies under fresh NCT ids (the raw JSON
 // is unchanged; the store does not read ids from it), upserted in batches of

@@ -40,7 +40,7 @@ absl::Status SqliteStatus(int rc, std::string_view context,
   }
 }
 
-// --- Statement --------------------------------------------------------------
+// --- Statement ---------------------------------------------------------------
 
 Statement::Statement(Statement&& other) noexcept
     : stmt_(std::exchange(other.stmt_, nullptr)),
@@ -163,7 +163,7 @@ absl::Time Statement::ColumnTime(int column) const {
 
 int64_t Statement::Changes() const { return sqlite3_changes64(db_); }
 
-// --- Connection -------------------------------------------------------------
+// --- Connection --------------------------------------------------------------
 
 absl::StatusOr<std::unique_ptr<Connection>> Connection::Open(
     const std::string& path, const ConnectionOptions& options) {
@@ -266,7 +266,7 @@ absl::StatusOr<bool> Connection::TableExists(std::string_view name) {
   return st->Step();
 }
 
-// --- Transaction ------------------------------------------------------------
+// --- Transaction -------------------------------------------------------------
 
 absl::StatusOr<Transaction> Transaction::Begin(Connection& db,
                                                TransactionMode mode) {

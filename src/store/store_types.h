@@ -20,7 +20,7 @@
 
 namespace trialmatch::store {
 
-// --- Studies ----------------------------------------------------------------
+// --- Studies -----------------------------------------------------------------
 
 // Where a stored study stands relative to what the service wants to serve.
 //   kActive     returned by the last sync and its overallStatus is wanted.
@@ -109,8 +109,7 @@ struct StoreStats {
   int64_t file_bytes = 0;  // page_count * page_size of the main file
 };
 
-// --- Sync state
-// ---------------------------------------------------------------
+// --- Sync state --------------------------------------------------------------
 
 // An interrupted full sync resumes from here: the page token of the next
 // page to fetch, persisted in the same transaction as the page's studies.
@@ -156,8 +155,7 @@ struct ScopeCounts {
   int64_t reactivated = 0;  // kLeftScope -> kActive (status wanted again)
 };
 
-// --- Compiled criteria
-// ----------------------------------------------------------
+// --- Compiled criteria -------------------------------------------------------
 
 // The criteria module's compiled form of one study, stored opaquely. An entry
 // is fresh when its compiler_version and rules_version equal the caller's
@@ -186,8 +184,7 @@ struct StaleQuery {
   int64_t limit = 0;                                         // 0 = no limit
 };
 
-// --- Endpoint cache
-// -----------------------------------------------------------
+// --- Endpoint cache ----------------------------------------------------------
 
 // A cached upstream response (metadata, search-areas, enums, stats/size,
 // version ...).
@@ -197,8 +194,7 @@ struct CachedResponse {
   absl::Duration age;  // store clock's now - fetched_at (never negative)
 };
 
-// --- Local search
-// -------------------------------------------------------------
+// --- Local search ------------------------------------------------------------
 
 // An offline approximation of GET /studies with query.cond / query.intr /
 // query.term. Each text field is words and "quoted phrases", all required;

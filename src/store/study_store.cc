@@ -194,8 +194,7 @@ absl::StatusOr<int64_t> ActiveFullSyncId(Connection& db) {
   return row ? st.ColumnInt64(0) : 0;
 }
 
-// --- Pragmas
-// -------------------------------------------------------------------
+// --- Pragmas -----------------------------------------------------------------
 
 absl::Status ConfigureConnection(Connection& db, const StoreOptions& options,
                                  bool reader) {
@@ -214,8 +213,7 @@ absl::Status ConfigureConnection(Connection& db, const StoreOptions& options,
 
 }  // namespace
 
-// --- Default path
-// ----------------------------------------------------------------
+// --- Default path ------------------------------------------------------------
 
 std::string DefaultStorePath() {
   const char* xdg = std::getenv("XDG_STATE_HOME");
@@ -231,8 +229,7 @@ std::string DefaultStorePath() {
   return "/var/lib/trialmatch/studies.db";
 }
 
-// --- Reader pool
-// ---------------------------------------------------------------
+// --- Reader pool -------------------------------------------------------------
 
 // Idle read-only connections. A connection is leased to one thread at a time.
 class StudyStore::ReaderPool {
@@ -261,8 +258,7 @@ class StudyStore::ReaderPool {
   std::vector<std::unique_ptr<Connection>> idle_ ABSL_GUARDED_BY(mu_);
 };
 
-// --- Open
-// ----------------------------------------------------------------------
+// --- Open --------------------------------------------------------------------
 
 StudyStore::StudyStore(std::string path, const StoreOptions& options,
                        std::unique_ptr<Connection> writer,
@@ -341,8 +337,7 @@ absl::StatusOr<std::unique_ptr<StudyStore>> StudyStore::Open(
       path, options, std::move(writer), std::move(readers), version));
 }
 
-// --- Connection access
-// -------------------------------------------------------------
+// --- Connection access -------------------------------------------------------
 
 absl::Status StudyStore::Read(absl::FunctionRef<absl::Status(Connection&)> fn) {
   auto run = [&fn](Connection& db) -> absl::Status {
@@ -819,8 +814,7 @@ absl::StatusOr<StoreStats> StudyStore::GetStats() {
       });
 }
 
-// --- Sync state
-// ----------------------------------------------------------------------
+// --- Sync state --------------------------------------------------------------
 
 absl::StatusOr<SyncState> StudyStore::GetSyncState() {
   return Transact<SyncState>(Access::kRead,
@@ -918,8 +912,7 @@ absl::StatusOr<std::vector<std::string>> StudyStore::ListActiveNotSeen(
       });
 }
 
-// --- Compiled criteria
-// -----------------------------------------------------------------
+// --- Compiled criteria -------------------------------------------------------
 
 absl::Status StudyStore::PutCompiled(absl::Span<const CompiledEntry> entries) {
   for (const CompiledEntry& e : entries) {
@@ -1021,8 +1014,7 @@ absl::StatusOr<std::vector<StaleStudy>> StudyStore::ListStaleCompiled(
       });
 }
 
-// --- Endpoint cache
-// ---------------------------------------------------------------
+// --- Endpoint cache ----------------------------------------------------------
 
 absl::Status StudyStore::PutCachedResponse(std::string_view operation,
                                            std::string_view params,
@@ -1072,8 +1064,7 @@ absl::StatusOr<CachedResponse> StudyStore::GetCachedResponse(
   return out;
 }
 
-// --- Maintenance
-// ---------------------------------------------------------------------
+// --- Maintenance -------------------------------------------------------------
 
 absl::Status StudyStore::IntegrityCheck() {
   absl::MutexLock lock(&write_mu_);

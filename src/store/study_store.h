@@ -186,8 +186,7 @@ class StudyStore {
 
   absl::StatusOr<StoreStats> GetStats();
 
-  // --- Sync state
-  // --------------------------------------------------------------
+  // --- Sync state ------------------------------------------------------------
 
   // The stored sync state (a default SyncState before any was written).
   absl::StatusOr<SyncState> GetSyncState();
@@ -216,8 +215,7 @@ class StudyStore {
   // in progress.
   absl::StatusOr<std::vector<std::string>> ListActiveNotSeen(int64_t sync_id);
 
-  // --- Compiled criteria
-  // ---------------------------------------------------------
+  // --- Compiled criteria -----------------------------------------------------
 
   // Stores entries (replacing existing ones) in one transaction;
   // compiled_at is set to now. Errors: kInvalidArgument for a malformed NCT
@@ -233,8 +231,7 @@ class StudyStore {
   absl::StatusOr<std::vector<StaleStudy>> ListStaleCompiled(
       const StaleQuery& query);
 
-  // --- Endpoint cache
-  // -----------------------------------------------------------
+  // --- Endpoint cache --------------------------------------------------------
 
   // Stores (replaces) the response of `operation` (e.g. "metadata",
   // "search-areas", "enums", "stats/size", "version") for `params` (a
@@ -246,8 +243,7 @@ class StudyStore {
   absl::StatusOr<CachedResponse> GetCachedResponse(std::string_view operation,
                                                    std::string_view params);
 
-  // --- Maintenance
-  // -------------------------------------------------------------
+  // --- Maintenance -----------------------------------------------------------
 
   // Runs PRAGMA integrity_check and the FTS5 index integrity check.
   // kDataLoss (with SQLite's first findings) when either fails.

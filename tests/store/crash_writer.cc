@@ -41,8 +41,7 @@ using trialmatch::store::StudyRecord;
 using trialmatch::store::StudyStore;
 namespace crash = trialmatch::store::crash;
 
-// --- Fault-injecting VFS
-// -------------------------------------------------------
+// --- Fault-injecting VFS -----------------------------------------------------
 
 enum class Mode { kNone, kWrite, kTorn, kBeforeCommit, kAfterCommit };
 
@@ -201,8 +200,7 @@ void InstallCrashVfs() {
   sqlite3_vfs_register(&g_shim_vfs, /*makeDflt=*/1);
 }
 
-// --- The writer
-// ----------------------------------------------------------------
+// --- The writer --------------------------------------------------------------
 
 std::string ReadFile(const std::filesystem::path& path) {
   std::ifstream in(path, std::ios::binary);

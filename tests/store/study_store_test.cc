@@ -78,8 +78,7 @@ INSTANTIATE_TEST_SUITE_P(Backends, StudyStoreTest,
                                                               : "File";
                          });
 
-// --- Upsert / Get
-// -------------------------------------------------------------
+// --- Upsert / Get ------------------------------------------------------------
 
 TEST_P(StudyStoreTest, UpsertThenGetReturnsTheRecordByteForByte) {
   const std::vector<StudyRecord> records = LoadRecords(5);
@@ -193,8 +192,7 @@ TEST_P(StudyStoreTest, MultiMegabyteRecordRoundTrips) {
   EXPECT_EQ(stats.raw_json_bytes, static_cast<int64_t>(raw.size()));
 }
 
-// --- ForEachStudy
-// -------------------------------------------------------------
+// --- ForEachStudy ------------------------------------------------------------
 
 TEST_P(StudyStoreTest, ForEachStudyFiltersStreamsInIdOrderAndStops) {
   std::vector<StudyRecord> records = LoadRecords(30);
@@ -226,8 +224,7 @@ TEST_P(StudyStoreTest, ForEachStudyFiltersStreamsInIdOrderAndStops) {
   EXPECT_EQ(calls, 3);
 }
 
-// --- Lifecycle
-// ------------------------------------------------------------------
+// --- Lifecycle ---------------------------------------------------------------
 
 TEST_P(StudyStoreTest, UnwantedStatusIsStoredAsLeftScope) {
   const std::vector<StudyRecord> records = LoadRecords(40);
@@ -411,8 +408,7 @@ TEST_P(StudyStoreTest, PurgeInactiveDeletesOldNonActiveStudiesEverywhere) {
   EXPECT_EQ(stats.compiled_entries, 0);
 }
 
-// --- Sync state
-// -----------------------------------------------------------------
+// --- Sync state --------------------------------------------------------------
 
 TEST_P(StudyStoreTest, SyncStateRoundTrips) {
   ASSERT_OK_AND_ASSIGN(SyncState empty, store_->GetSyncState());
@@ -457,8 +453,7 @@ TEST_P(StudyStoreTest, SyncStateRoundTrips) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-// --- Compiled criteria
-// -------------------------------------------------------------
+// --- Compiled criteria -------------------------------------------------------
 
 TEST_P(StudyStoreTest, CompiledEntriesRoundTripAndStalenessIsListed) {
   std::vector<StudyRecord> records = LoadRecords(4);
@@ -549,8 +544,7 @@ TEST_P(StudyStoreTest, PutCompiledForAnUnknownStudyWritesNothing) {
               StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
-// --- Endpoint cache
-// ---------------------------------------------------------------
+// --- Endpoint cache ----------------------------------------------------------
 
 TEST_P(StudyStoreTest, EndpointCacheReportsAge) {
   EXPECT_THAT(store_->GetCachedResponse("metadata", ""),
@@ -582,8 +576,7 @@ TEST_P(StudyStoreTest, EndpointCacheReportsAge) {
   EXPECT_EQ(stats.endpoint_entries, 3);
 }
 
-// --- Maintenance
-// ------------------------------------------------------------------
+// --- Maintenance -------------------------------------------------------------
 
 TEST_P(StudyStoreTest, IntegrityCheckAndCheckpointPassOnAFreshStore) {
   ASSERT_OK(store_->UpsertStudies(LoadRecords(20)).status());
