@@ -33,6 +33,8 @@ int Main(int argc, char** argv);
 
 // Subcommands (each defined in its own file).
 int VersionCommand(const std::vector<std::string>& args);
+int SyncCommand(const std::vector<std::string>& args);    // sync_command.cc
+int ImportCommand(const std::vector<std::string>& args);  // import_command.cc
 
 }  // namespace trialmatch::cli
 
