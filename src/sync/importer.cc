@@ -337,7 +337,10 @@ absl::StatusOr<ImportFormat> Importer::Detect(ChunkReader& reader) {
 absl::Status Importer::SplitStream(ChunkReader& reader, ImportFormat format,
                                    std::string_view prefix) {
   JsonSplitter::Options split;
-  split.max_element_bytes = options_.max_record_bytes;
+  // Oversized records are skipped one by one (Record); only beyond the
+  // splitter's own limit does the file stop.
+  split.max_element_bytes =
+      std::max(options_.max_record_bytes, JsonSplitter::Options().max_element_bytes);
   std::string_view label = "value ";
   if (format == ImportFormat::kArray) {
     split.mode = JsonSplitter::kArray;
@@ -381,8 +384,7 @@ absl::Status Importer::Line(std::string_view line, int64_t line_no,
   absl::Status fatal;
   const absl::Status split = JsonSplitter::SplitAll(
       line,
-      {.mode = JsonSplitter::kLines,
-       .max_element_bytes = options_.max_record_bytes},
+      {.mode = JsonSplitter::kLines},
       [&](const JsonSplitter::Element& e) {
         fatal = Record(e.bytes, where);
         return fatal;
