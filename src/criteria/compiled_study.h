@@ -78,6 +78,12 @@ struct ConditionConcept {
   std::string normalized;  // canonical name from rules/ synonym tables, or
                            // the lower-cased text when no table knows it
   std::vector<std::string> mesh_ids;  // descriptors it was linked to (may be empty)
+  // Broader descriptors: for a concept from the rules' synonym table, those of
+  // its parent concepts; for the study's own conditions, the registry's
+  // conditionBrowseModule ancestors. Lets the matcher tell an exact match
+  // (patient descriptor in mesh_ids) from a broader one. (Added by the
+  // compiler; may be empty.)
+  std::vector<std::string> ancestor_mesh_ids;
 };
 
 // Canonical quantities and units for kAge / kLab / kPerformanceStatus:
@@ -111,6 +117,11 @@ struct Predicate {
   model::Sex sex = model::Sex::kAll;        // kSex
   std::vector<ConditionConcept> concepts;   // kCondition: any of these
   bool accepts_healthy_volunteers = false;  // kHealthyVolunteers
+
+  // Why the predicate is informational or what limits it, in plain words
+  // ("applies only to: Part A", "text age bound; minimumAge is authoritative").
+  // Empty when there is nothing to say. (Added by the compiler.)
+  std::string note;
 };
 
 struct Criterion {

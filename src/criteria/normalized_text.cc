@@ -1,0 +1,253 @@
+#include "criteria/normalized_text.h"
+
+#include <algorithm>
+#include <cstring>
+
+namespace trialmatch::criteria {
+namespace {
+
+// Decodes one UTF-8 sequence at s[p]. Returns its length (1-4) and sets *cp,
+// or 0 when the bytes at p are not valid UTF-8 (overlong forms, surrogates
+// and code points above U+10FFFF are invalid).
+int DecodeUtf8(std::string_view s, size_t p, char32_t* cp) {
+  const auto b0 = static_cast<unsigned char>(s[p]);
+  if (b0 < 0x80) {
+    *cp = b0;
+    return 1;
+  }
+  int len;
+  char32_t c;
+  if ((b0 & 0xE0) == 0xC0) {
+    len = 2;
+    c = b0 & 0x1F;
+  } else if ((b0 & 0xF0) == 0xE0) {
+    len = 3;
+    c = b0 & 0x0F;
+  } else if ((b0 & 0xF8) == 0xF0) {
+    len = 4;
+    c = b0 & 0x07;
+  } else {
+    return 0;
+  }
+  if (p + len > s.size()) return 0;
+  for (int k = 1; k < len; ++k) {
+    const auto b = static_cast<unsigned char>(s[p + k]);
+    if ((b & 0xC0) != 0x80) return 0;
+    c = (c << 6) | (b & 0x3F);
+  }
+  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
+  if (c < kMin[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
+  *cp = c;
+  return len;
+}
+
+// Superscript digit value, or -1.
+int SuperscriptDigit(char32_t c) {
+  switch (c) {
+    case 0x2070: return 0;
+    case 0x00B9: return 1;
+    case 0x00B2: return 2;
+    case 0x00B3: return 3;
+    default:
+      if (c >= 0x2074 && c <= 0x2079) return static_cast<int>(c - 0x2070);
+      return -1;
+  }
+}
+
+// Fixed replacements for code points; nullptr = keep the character.
+const char* Replacement(char32_t c) {
+  switch (c) {
+    case 0x2265: case 0x2267: case 0x2A7E: return ">=";
+    case 0x2264: case 0x2266: case 0x2A7D: return "<=";
+    case 0x02C3: case 0xFE65: return ">";
+    case 0x02C2: case 0xFE64: return "<";
+    case 0x2260: return "!=";
+    case 0x2248: return "~";
+    case 0x00D7: case 0x2715: case 0x2A2F: return "x";
+    case 0x22C5: case 0x2217: return "*";
+    case 0x00B5: case 0x03BC: return "u";
+    case 0x207B: return "-";
+    case 0x207A: return "+";
+    case 0x2010: case 0x2011: case 0x2012: case 0x2013: case 0x2014:
+    case 0x2015: case 0x2212: case 0xFE63: return "-";
+    case 0x00A0: case 0x202F: case 0x205F: case 0x3000: case 0x1680:
+      return " ";
+    case 0x200B: case 0x200C: case 0x200D: case 0x2060: case 0xFEFF:
+      return "";
+    case 0x2018: case 0x2019: case 0x201A: case 0x201B: case 0x2032:
+    case 0x00B4: return "'";
+    case 0x201C: case 0x201D: case 0x201E: case 0x2033: return "\"";
+    case 0x3001: case 0xFF64: return ",";
+    case 0x3002: case 0xFF61: return ".";
+    case 0x25CF: case 0x25AA: case 0x25A0: case 0x25E6: case 0x2023:
+    case 0x2043: case 0x27A2: case 0x25BA: case 0x25B6: case 0x2219:
+    case 0x25CB: case 0x2027: case 0xF0B7: case 0xF0A7: case 0x27A4:
+    case 0x2666: case 0x25C6: case 0x2713: case 0x2714: return "\xE2\x80\xA2";
+    case 0x2103: return "\xC2\xB0" "C";
+    case 0x338E: return "mg";
+    case 0x338F: return "kg";
+    case 0x3397: return "dl";
+    case 0x3396: return "ml";
+    case 0x3395: return "ul";
+    case 0x339C: return "mm";
+    case 0x33A1: return "m^2";
+    case 0xFB01: return "fi";
+    case 0xFB02: return "fl";
+    case 0x2160: return "I";
+    case 0x2161: return "II";
+    case 0x2162: return "III";
+    case 0x2163: return "IV";
+    case 0x2164: return "V";
+    case 0x2165: return "VI";
+    case 0x2166: return "VII";
+    case 0x2167: return "VIII";
+    case 0x2168: return "IX";
+    case 0x2169: return "X";
+    default:
+      return nullptr;
+  }
+}
+
+struct Entity {
+  const char* name;  // including '&' and ';'
+  const char* value;
+};
+constexpr Entity kEntities[] = {
+    {"&gt;", ">"},    {"&lt;", "<"},     {"&amp;", "&"},  {"&ge;", ">="},
+    {"&le;", "<="},   {"&nbsp;", " "},   {"&quot;", "\""}, {"&#39;", "'"},
+    {"&apos;", "'"},  {"&#34;", "\""},   {"&#62;", ">"},  {"&#60;", "<"},
+};
+
+bool IsAsciiPunct(char c) {
+  return c != '\0' && std::strchr("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~", c);
+}
+
+}  // namespace
+
+Span NormalizedText::ToOriginal(int32_t begin, int32_t end) const {
+  const int32_t n = size();
+  begin = std::clamp(begin, 0, n);
+  end = std::clamp(end, begin, n);
+  if (begin == end) {
+    const int32_t pos = begin < n ? begin_[begin] : original_size_;
+    return Span{pos, pos};
+  }
+  return Span{begin_[begin], std::max(begin_[begin], end_[end - 1])};
+}
+
+NormalizedText Normalize(std::string_view original) {
+  NormalizedText nt;
+  nt.original_size_ = static_cast<int32_t>(original.size());
+  std::string text;
+  std::vector<int32_t> begins;
+  std::vector<int32_t> ends;
+  const size_t reserve = original.size() + original.size() / 16;
+  text.reserve(reserve);
+  begins.reserve(reserve);
+  ends.reserve(reserve);
+  int invalid = 0;
+  struct Sink {
+    std::string& text;
+    std::vector<int32_t>& begins;
+    std::vector<int32_t>& ends;
+    void Emit(std::string_view s, int32_t b, int32_t e) {
+      for (char ch : s) {
+        text.push_back(ch);
+        begins.push_back(b);
+        ends.push_back(e);
+      }
+    }
+  } out{text, begins, ends};
+
+  bool in_superscript = false;
+  size_t p = 0;
+  const size_t n = original.size();
+  std::string buf;
+  while (p < n) {
+    const auto b = static_cast<int32_t>(p);
+    const char c = original[p];
+    // Markdown escapes and (possibly escaped) HTML entities.
+    if (c == '\\' || c == '&') {
+      const size_t amp = (c == '&') ? p : p + 1;
+      bool done = false;
+      if (amp < n && original[amp] == '&') {
+        for (const Entity& ent : kEntities) {
+          const size_t len = std::strlen(ent.name);
+          if (original.compare(amp, len, ent.name) == 0) {
+            out.Emit(ent.value, b, static_cast<int32_t>(amp + len));
+            p = amp + len;
+            done = true;
+            break;
+          }
+        }
+      }
+      if (done) {
+        in_superscript = false;
+        continue;
+      }
+      if (c == '\\' && p + 1 < n && IsAsciiPunct(original[p + 1])) {
+        out.Emit(std::string_view(&original[p + 1], 1), b, b + 2);
+        p += 2;
+        in_superscript = false;
+        continue;
+      }
+    }
+    if (c == '\r') {
+      const size_t len = (p + 1 < n && original[p + 1] == '\n') ? 2 : 1;
+      out.Emit("\n", b, static_cast<int32_t>(p + len));
+      p += len;
+      in_superscript = false;
+      continue;
+    }
+    char32_t cp = 0;
+    const int len = DecodeUtf8(original, p, &cp);
+    if (len == 0) {
+      ++invalid;
+      out.Emit(" ", b, b + 1);
+      ++p;
+      in_superscript = false;
+      continue;
+    }
+    const auto e = static_cast<int32_t>(p + len);
+    p += len;
+    if (const int d = SuperscriptDigit(cp); d >= 0) {
+      const char digit = static_cast<char>('0' + d);
+      if (in_superscript) {
+        out.Emit(std::string_view(&digit, 1), b, e);
+      } else {
+        const char pair[2] = {'^', digit};
+        out.Emit(std::string_view(pair, 2), b, e);
+      }
+      in_superscript = true;
+      continue;
+    }
+    in_superscript = false;
+    if (cp < 0x20 && cp != '\n' && cp != '\t') {
+      out.Emit(" ", b, e);
+    } else if (cp == 0x7F || (cp >= 0x80 && cp <= 0x9F)) {
+      out.Emit(" ", b, e);
+    } else if (cp >= 0x2080 && cp <= 0x2089) {  // subscript digits
+      const char digit = static_cast<char>('0' + (cp - 0x2080));
+      out.Emit(std::string_view(&digit, 1), b, e);
+    } else if (cp >= 0x2460 && cp <= 0x2473) {  // circled 1..20
+      buf = "(" + std::to_string(cp - 0x2460 + 1) + ")";
+      out.Emit(buf, b, e);
+    } else if (cp >= 0x2000 && cp <= 0x200A) {  // typographic spaces
+      out.Emit(" ", b, e);
+    } else if (cp >= 0xFF01 && cp <= 0xFF5E) {  // full-width ASCII
+      const char ascii = static_cast<char>(cp - 0xFEE0);
+      out.Emit(std::string_view(&ascii, 1), b, e);
+    } else if (const char* r = Replacement(cp); r != nullptr) {
+      out.Emit(r, b, e);
+    } else {
+      out.Emit(original.substr(b, len), b, e);
+    }
+  }
+  nt.text_ = std::move(text);
+  nt.begin_ = std::move(begins);
+  nt.end_ = std::move(ends);
+  nt.invalid_utf8_bytes_ = invalid;
+  return nt;
+}
+
+}  // namespace trialmatch::criteria
