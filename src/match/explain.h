@@ -1,0 +1,35 @@
+// Human reasons for predicate evaluations: "requires age ≥ 18 years; patient
+// is 54 years old". Built only for results that are returned. Reasons may
+// quote patient values: they go to the client, never to logs.
+//
+// Internal to match/. Pure functions; thread-safe.
+#ifndef TRIALMATCH_MATCH_EXPLAIN_H_
+#define TRIALMATCH_MATCH_EXPLAIN_H_
+
+#include <string>
+#include <string_view>
+
+#include "criteria/compiled_study.h"
+#include "match/evaluate.h"
+#include "match/facts.h"
+#include "match/snapshot.h"
+
+namespace trialmatch::match::internal {
+
+std::string Reason(const Snapshot& snapshot, const PatientFacts& facts,
+                   const criteria::Predicate& p, const CompactPredicate& cp,
+                   const PredicateEval& e);
+
+// Display name of a canonical quantity: "hemoglobin", "HbA1c", "ECOG".
+std::string QuantityLabel(std::string_view quantity);
+
+// "%g"-like with at most 4 significant digits and no trailing zeros.
+std::string FormatNumber(double v);
+
+// The patient's condition as shown: its text, else its first MeSH term,
+// else its first code's display or code.
+std::string ConditionLabel(const patient::Condition& c);
+
+}  // namespace trialmatch::match::internal
+
+#endif  // TRIALMATCH_MATCH_EXPLAIN_H_
