@@ -35,6 +35,7 @@ int Main(int argc, char** argv);
 int VersionCommand(const std::vector<std::string>& args);
 int SyncCommand(const std::vector<std::string>& args);    // sync_command.cc
 int ImportCommand(const std::vector<std::string>& args);  // import_command.cc
+int ServeCommand(const std::vector<std::string>& args);   // serve_command.cc
 
 }  // namespace trialmatch::cli
 

@@ -1,0 +1,345 @@
+// `trialmatch serve`: the gRPC server (StudyService, health, reflection) over
+// the local study store, with ClinicalTrials.gov behind it and an optional
+// periodic sync. Flags and behaviour: docs/server.md.
+//
+// Start-up order (each step logged):
+//   1. flags → option structs (usage errors exit 2 before anything starts);
+//   2. SIGTERM/SIGINT blocked before any thread exists (server/signals.h);
+//   3. the gRPC server starts listening with health NOT_SERVING; the bound
+//      port is logged ("listening on HOST:PORT") and written to --port_file;
+//   4. the upstream prober starts (ClinicalTrials.gov may be down: the
+//      server says so and keeps serving the store);
+//   5. the store opens — retried while another process holds its lock —
+//      then health turns SERVING;
+//   6. the sync scheduler starts when --sync_interval > 0.
+// SIGTERM/SIGINT: health NOT_SERVING, Shutdown(now + --shutdown_grace),
+// background work stopped, exit 0.
+#include <csignal>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "cli/cli.h"
+#include "cli/command_flags.h"
+#include "cli/flags.h"
+#include "common/logging.h"
+#include "ctgov/client.h"
+#include "ctgov/curl_transport.h"
+#include "server/call_context.h"
+#include "server/grpc_server.h"
+#include "server/signals.h"
+#include "server/study_backend.h"
+#include "server/study_service.h"
+#include "store/study_store.h"
+#include "sync/scheduler.h"
+#include "sync/syncer.h"
+#include "trialmatch/version.h"
+
+namespace trialmatch::cli {
+namespace {
+
+constexpr char kLog[] = "serve";
+
+struct ServeFlags {
+  std::string listen = "0.0.0.0:50051";
+  std::string port_file;
+  std::string store_path = store::DefaultStorePath();
+  std::string ctgov_base_url = ctgov::kDefaultBaseUrl;
+  double requests_per_second = 0.8;
+  absl::Duration max_cache_age = absl::Hours(24);
+  absl::Duration sync_interval = absl::ZeroDuration();
+  bool offline = false;
+  absl::Duration shutdown_grace = absl::Seconds(20);
+  std::string log_level = "info";
+  std::vector<std::string> statuses;
+  std::string rules;
+  int upstream_attempts = 3;
+  absl::Duration upstream_timeout = absl::Seconds(30);
+  absl::Duration upstream_retry_budget = absl::Seconds(20);
+  absl::Duration upstream_probe_interval = absl::Seconds(30);
+  int64_t max_response_bytes = server::kDefaultClientReceiveLimit;
+  int store_threads = 4;
+  int upstream_threads = 8;
+};
+
+// Writes "<port>\n" atomically (temp file + rename), so a reader never sees
+// a partial file.
+bool WritePortFile(const std::string& path, int port) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << port << "\n";
+    if (!out.flush()) return false;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  return !ec;
+}
+
+// The ctgov options of the request path: a short retry budget (a caller is
+// waiting; the store answers when the upstream cannot) and timeouts no
+// longer than the per-attempt limit.
+ctgov::CtgovOptions RequestPathOptions(const ServeFlags& f, double rate) {
+  ctgov::CtgovOptions o;
+  o.base_url = f.ctgov_base_url;
+  o.requests_per_second = rate;
+  o.retry.max_attempts = f.upstream_attempts;
+  o.retry.max_total_time = f.upstream_retry_budget;
+  o.retry.initial_backoff = absl::Milliseconds(500);
+  o.retry.max_backoff = absl::Seconds(10);
+  o.retry.max_retry_after = absl::Seconds(10);
+  o.timeout = f.upstream_timeout;
+  o.connect_timeout = std::min(absl::Seconds(10), f.upstream_timeout);
+  o.low_speed_time = std::max(absl::Seconds(1),
+                              std::min(absl::Seconds(30), f.upstream_timeout));
+  return o;
+}
+
+}  // namespace
+
+int ServeCommand(const std::vector<std::string>& args) {
+  ServeFlags f;
+  FlagSet flags("trialmatch serve",
+                "Serves trialmatch.v1.StudyService (a cached mirror of "
+                "ClinicalTrials.gov API v2) over gRPC, with grpc.health.v1 "
+                "and server reflection.");
+  flags.String("listen", &f.listen,
+               "host:port to listen on; port 0 picks a free port");
+  flags.String("port_file", &f.port_file,
+               "write the bound port to this file once listening");
+  flags.String("store", &f.store_path, "SQLite study store path");
+  flags.String("ctgov_base_url", &f.ctgov_base_url,
+               "ClinicalTrials.gov API v2 root");
+  flags.Double("requests_per_second", &f.requests_per_second,
+               "request rate limit towards ClinicalTrials.gov, shared by "
+               "requests and sync (0 = none)");
+  flags.Duration("max_cache_age", &f.max_cache_age,
+                 "GetStudy serves a stored copy younger than this (requests "
+                 "may override)");
+  flags.Duration("sync_interval", &f.sync_interval,
+                 "sync the store from ClinicalTrials.gov at start and then "
+                 "this often (0 = no periodic sync)");
+  flags.Bool("offline", &f.offline,
+             "never call ClinicalTrials.gov; serve the store only");
+  flags.Duration("shutdown_grace", &f.shutdown_grace,
+                 "on SIGTERM/SIGINT, time given to in-flight calls");
+  flags.String("log_level", &f.log_level, "debug, info, warning or error");
+  flags.StringList("statuses", &f.statuses,
+                   "overall statuses in scope for sync and cached studies "
+                   "(comma-separated; default RECRUITING,NOT_YET_RECRUITING)");
+  flags.String("rules", &f.rules,
+               "eligibility rules directory (reserved for the matching "
+               "service; not used by StudyService)");
+  flags.Int("upstream_attempts", &f.upstream_attempts,
+            "attempts per upstream call on the request path (1 = no retry)");
+  flags.Duration("upstream_timeout", &f.upstream_timeout,
+                 "time limit of one upstream HTTP exchange (request path)");
+  flags.Duration("upstream_retry_budget", &f.upstream_retry_budget,
+                 "no upstream retry starts after this much time in a call");
+  flags.Duration("upstream_probe_interval", &f.upstream_probe_interval,
+                 "while ClinicalTrials.gov is unreachable, probe it (and let "
+                 "one request try it) this often");
+  flags.Int("max_response_bytes", &f.max_response_bytes,
+            "largest response built (default 4 MiB: what a default gRPC "
+            "client accepts); larger search pages are split");
+  flags.Int("store_threads", &f.store_threads,
+            "threads answering from the store");
+  flags.Int("upstream_threads", &f.upstream_threads,
+            "threads waiting on ClinicalTrials.gov");
+  std::vector<std::string> rest;
+  if (std::optional<int> exit = ParseFlagsOrExit(flags, args, &rest)) {
+    return *exit;
+  }
+  constexpr char kCmd[] = "trialmatch serve";
+  if (!rest.empty()) {
+    std::cerr << kCmd << ": unexpected argument '" << rest[0] << "'\n";
+    return kExitUsage;
+  }
+  if (!ApplyLogLevelFlag(kCmd, f.log_level)) return kExitUsage;
+  if (f.upstream_attempts < 1 || f.store_threads < 1 ||
+      f.upstream_threads < 1 || f.max_response_bytes < (64 << 10) ||
+      f.max_response_bytes > (64 << 20) ||
+      f.shutdown_grace < absl::ZeroDuration() ||
+      f.max_cache_age < absl::ZeroDuration() ||
+      f.sync_interval < absl::ZeroDuration() ||
+      f.upstream_timeout <= absl::ZeroDuration() ||
+      f.upstream_probe_interval <= absl::ZeroDuration()) {
+    std::cerr << kCmd
+              << ": --upstream_attempts, --store_threads and "
+                 "--upstream_threads must be >= 1, --max_response_bytes in "
+                 "64 KiB..64 MiB, durations not negative (timeouts and the "
+                 "probe interval > 0)\n";
+    return kExitUsage;
+  }
+
+  // 2. Before any thread exists (gRPC, curl, the prober ...).
+  if (absl::Status s = server::BlockTerminationSignals(); !s.ok()) {
+    std::cerr << kCmd << ": " << s.message() << "\n";
+    return kExitFailure;
+  }
+
+  std::vector<std::string> scope =
+      f.statuses.empty() ? sync::DefaultWantedStatuses() : f.statuses;
+  const bool syncing = !f.offline && f.sync_interval > absl::ZeroDuration();
+  // Requests and sync share the rate: each gets half when both run.
+  const double request_rate =
+      syncing ? f.requests_per_second / 2 : f.requests_per_second;
+
+  std::optional<ctgov::CtgovClient> upstream;
+  static server::CallAwareClock* const kClock = new server::CallAwareClock();
+  if (!f.offline) {
+    absl::StatusOr<std::shared_ptr<ctgov::CurlTransport>> curl =
+        ctgov::CurlTransport::Create();
+    if (!curl.ok()) {
+      std::cerr << kCmd << ": " << curl.status().message() << "\n";
+      return kExitFailure;
+    }
+    absl::StatusOr<ctgov::CtgovClient> client = ctgov::CtgovClient::Create(
+        RequestPathOptions(f, request_rate),
+        std::make_shared<server::CallAwareTransport>(*std::move(curl)),
+        *kClock);
+    if (!client.ok()) {
+      std::cerr << kCmd << ": " << client.status().message() << "\n";
+      return kExitUsage;
+    }
+    upstream = *std::move(client);
+  }
+
+  server::UpstreamMonitor monitor(
+      {.retry_interval = f.upstream_probe_interval});
+  server::StudyBackendOptions backend_options;
+  backend_options.max_cache_age = f.max_cache_age;
+  backend_options.wanted_statuses = scope;
+  backend_options.max_response_bytes =
+      static_cast<std::size_t>(f.max_response_bytes);
+  backend_options.server_version = TRIALMATCH_VERSION;
+  auto backend = std::make_shared<server::StudyBackend>(
+      backend_options, upstream, &monitor, common::SystemClock::Default());
+  server::StudyService service(backend,
+                               {.store_threads = f.store_threads,
+                                .upstream_threads = f.upstream_threads});
+
+  // 3. Listen, NOT_SERVING until the store is open.
+  server::GrpcServer::Options server_options;
+  server_options.listen_address = f.listen;
+  server_options.max_send_message_bytes = static_cast<int>(
+      std::max<int64_t>(16 << 20, f.max_response_bytes + (1 << 20)));
+  server_options.health_service_names = {v1::StudyService::service_full_name()};
+  server_options.required_conditions = {"store"};
+  absl::StatusOr<std::unique_ptr<server::GrpcServer>> grpc_server =
+      server::GrpcServer::Start(server_options, {&service});
+  if (!grpc_server.ok()) {
+    TM_LOG_ERROR(kLog, grpc_server.status().message());
+    return grpc_server.status().code() == absl::StatusCode::kInvalidArgument
+               ? kExitUsage
+               : kExitFailure;
+  }
+  server::GrpcServer& srv = **grpc_server;
+  TM_LOG_INFO(kLog, "trialmatch ", TRIALMATCH_VERSION, " listening on ",
+              srv.address(), f.offline ? " (offline mode)" : "");
+  if (!f.port_file.empty() && !WritePortFile(f.port_file, srv.port())) {
+    TM_LOG_ERROR(kLog, "cannot write --port_file ", f.port_file);
+    srv.Shutdown(absl::ZeroDuration());
+    srv.Wait();
+    return kExitFailure;
+  }
+  if (!f.rules.empty()) {
+    TM_LOG_INFO(kLog,
+                "--rules is reserved for the matching service; "
+                "StudyService does not use it");
+  }
+
+  absl::Notification stopping;
+  server::SignalWatcher watcher([&](int sig) {
+    TM_LOG_INFO(kLog, sig == SIGTERM ? "SIGTERM" : "SIGINT",
+                ": shutting down (grace ",
+                absl::FormatDuration(f.shutdown_grace), ")");
+    stopping.Notify();
+    srv.Shutdown(f.shutdown_grace);
+  });
+
+  // 4. Probe ClinicalTrials.gov in the background.
+  if (!f.offline) {
+    monitor.StartProber([backend] { return backend->ProbeUpstream(); });
+  }
+
+  // 5. Open the store; another process may hold its lock for a while.
+  std::shared_ptr<store::StudyStore> store;
+  bool said_waiting = false;
+  while (!stopping.HasBeenNotified()) {
+    store::StoreOptions store_options;
+    store_options.read_connections = std::max(2, f.store_threads);
+    absl::StatusOr<std::unique_ptr<store::StudyStore>> opened =
+        store::StudyStore::Open(f.store_path, store_options);
+    if (opened.ok()) {
+      store = *std::move(opened);
+      break;
+    }
+    if (opened.status().code() != absl::StatusCode::kUnavailable) {
+      TM_LOG_ERROR(kLog, "cannot open the store ", f.store_path, ": ",
+                   opened.status().ToString());
+      srv.Shutdown(absl::ZeroDuration());
+      srv.Wait();
+      return kExitFailure;
+    }
+    if (!said_waiting) {
+      TM_LOG_WARNING(kLog, "the store ", f.store_path,
+                     " is locked by another process; NOT_SERVING until it "
+                     "opens (",
+                     opened.status().message(), ")");
+      said_waiting = true;
+    }
+    stopping.WaitForNotificationWithTimeout(absl::Seconds(1));
+  }
+  std::unique_ptr<sync::SyncScheduler> scheduler;
+  if (store != nullptr) {
+    backend->AttachStore(store);
+    if (absl::StatusOr<store::StoreStats> stats = store->GetStats();
+        stats.ok()) {
+      TM_LOG_INFO(kLog, "store ", f.store_path, " open: ", stats->studies,
+                  " studies (", stats->active, " active)");
+    }
+    srv.readiness().MarkReady("store");
+    TM_LOG_INFO(kLog, "SERVING");
+
+    // 6. Periodic sync.
+    if (syncing) {
+      sync::SchedulerConfig config;
+      config.ctgov.base_url = f.ctgov_base_url;
+      config.ctgov.requests_per_second = f.requests_per_second / 2;
+      config.sync.wanted_statuses = scope;
+      config.schedule.interval = f.sync_interval;
+      absl::StatusOr<std::unique_ptr<sync::SyncScheduler>> created =
+          sync::SyncScheduler::Create(
+              store.get(), config, [](const sync::SyncReport& report) {
+                // The matcher's snapshot rebuild hooks in here.
+                TM_LOG_INFO(kLog, "store changed by sync: ", report.Summary());
+              });
+      if (created.ok()) {
+        scheduler = *std::move(created);
+        scheduler->Start();
+      } else {
+        TM_LOG_ERROR(kLog, "sync disabled: ", created.status().ToString());
+      }
+    }
+  }
+
+  srv.Wait();
+  TM_LOG_INFO(kLog, "server stopped; finishing background work");
+  if (scheduler != nullptr) scheduler->Stop();
+  monitor.StopProber();
+  service.Shutdown();
+  watcher.Stop();
+  TM_LOG_INFO(kLog, "bye");
+  return kExitOk;
+}
+
+}  // namespace trialmatch::cli
