@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <set>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -15,18 +16,26 @@
 
 namespace trialmatch::sync::testing {
 
-// The recorded studies whose overallStatus is in `statuses`, sorted ids.
+// The recorded studies whose overallStatus is in `statuses`, sorted ids —
+// read from the corpus index (ctgov_v2/studies_index.tsv: nct, overallStatus,
+// ...), an oracle independent of our parser.
 inline std::vector<std::string> CorpusIds(
     const std::set<std::string>& statuses) {
   std::vector<std::string> ids;
-  for (const auto& file : store::testing::StudyFiles()) {
-    absl::StatusOr<store::StudyRecord> r =
-        store::MakeStudyRecord(trialmatch::testing::ReadFile(file));
-    EXPECT_TRUE(r.ok()) << file;
-    if (r.ok() && statuses.contains(r->study.overall_status)) {
-      ids.push_back(r->study.nct_id);
+  std::istringstream in(trialmatch::testing::ReadFile(
+      trialmatch::testing::SharedDataDir() / "ctgov_v2" /
+      "studies_index.tsv"));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    const size_t tab = line.find('\t');
+    const size_t tab2 = line.find('\t', tab + 1);
+    if (tab == std::string::npos || tab2 == std::string::npos) continue;
+    if (statuses.contains(line.substr(tab + 1, tab2 - tab - 1))) {
+      ids.push_back(line.substr(0, tab));
     }
   }
+  EXPECT_FALSE(ids.empty()) << "studies_index.tsv unreadable?";
   std::sort(ids.begin(), ids.end());
   return ids;
 }
