@@ -56,6 +56,8 @@ int SyncCommand(const std::vector<std::string>& args) {
                "ClinicalTrials.gov API v2 root");
   flags.Double("requests_per_second", &ctgov_options.requests_per_second,
                "request rate limit towards ClinicalTrials.gov (0 = none)");
+  flags.Int("max_attempts", &ctgov_options.retry.max_attempts,
+            "attempts per request before giving up (retries back off)");
   flags.Bool("full", &full,
              "force a full sync with reconciliation (resumes one in progress)");
   flags.StringList("statuses", &statuses,
