@@ -251,7 +251,7 @@ std::string QuantityLabel(std::string_view q) {
 
 std::string ConditionLabel(const patient::Condition& c) {
   if (!c.text.empty()) return c.text;
-  if (!c.mesh.empty()) return c.mesh.front().term;
+  if (!c.mesh.empty() && !c.mesh.front().term.empty()) return c.mesh.front().term;
   if (!c.codes.empty()) {
     return c.codes.front().display.empty() ? c.codes.front().code
                                            : c.codes.front().display;

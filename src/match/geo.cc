@@ -20,7 +20,9 @@ double HaversineKm(double lat1_deg, double lon1_deg, double lat2_deg,
   const double s1 = std::sin(dlat / 2);
   const double s2 = std::sin(dlon / 2);
   const double h = s1 * s1 + std::cos(lat1) * std::cos(lat2) * s2 * s2;
-  return 2 * kEarthRadiusKm * std::asin(std::sqrt(std::clamp(h, 0.0, 1.0)));
+  const double hc = std::clamp(h, 0.0, 1.0);
+  // atan2 keeps precision near the antipodes, where asin(sqrt(h)) does not.
+  return 2 * kEarthRadiusKm * std::atan2(std::sqrt(hc), std::sqrt(1 - hc));
 }
 
 UnitVector ToUnitVector(double lat_deg, double lon_deg) {

@@ -1,0 +1,509 @@
+// Matcher: verdict paths, any-of groups, ranking and tie-breaks, top_k,
+// verdict and status filters, distance filter and nearest recruiting site,
+// cancellation, option validation, concurrent use.
+#include <atomic>
+#include <limits>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_format.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "match/geo.h"
+#include "match/matcher.h"
+#include "match_test_util.h"
+#include "testing/status_matchers.h"
+
+namespace trialmatch::match::testing {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::trialmatch::testing::StatusIs;
+
+std::vector<std::string> Ids(const MatchResponse& r) {
+  std::vector<std::string> ids;
+  for (const MatchResult& m : r.results) ids.push_back(m.nct_id);
+  return ids;
+}
+
+// --- Verdict paths --------------------------------------------------------------
+
+TEST(VerdictTest, EligibleWhenEverythingDecidedInFavour) {
+  TestStudy s("NCT00000001");
+  s.Structured(Age(18, 75, kIncl, "18 Years"));
+  s.Criterion({Lab("hemoglobin", 9, std::nullopt, "g/dL")});
+  s.Criterion({Simple(Kind::kPregnancy, kExcl)});
+  MatchResult r = MatchOne(s, PatientBuilder()
+                                  .Age(40)
+                                  .Sex(patient::Sex::kFemale)
+                                  .Pregnant(patient::Tristate::kNo)
+                                  .Lab("718-7", 13, "g/dL")
+                                  .Build());
+  EXPECT_EQ(r.verdict, Verdict::kEligible);
+  EXPECT_EQ(r.counts.satisfied, 3);
+  EXPECT_EQ(r.counts.violated, 0);
+  EXPECT_EQ(r.counts.unknown, 0);
+  EXPECT_EQ(r.explanations.size(), 3u);
+  EXPECT_EQ(r.criterion_outcomes, std::vector<Outcome>({Outcome::kSatisfied,
+                                                        Outcome::kSatisfied}));
+}
+
+TEST(VerdictTest, PossibleListsItsUnknowns) {
+  TestStudy s("NCT00000001");
+  s.Structured(Age(18, std::nullopt, kIncl, "18 Years"));
+  s.Criterion({Lab("hemoglobin", 9, std::nullopt, "g/dL")});
+  s.Criterion({Simple(Kind::kOther, kIncl)}, -1, false, "Able to swallow tablets");
+  MatchOptions options = AllOptions();
+  options.include_explanations = false;  // only what makes the verdict
+  MatchResult r = MatchOne(s, PatientBuilder().Age(40).Build(), options);
+  EXPECT_EQ(r.verdict, Verdict::kPossible);
+  EXPECT_EQ(r.counts.satisfied, 1);
+  EXPECT_EQ(r.counts.unknown, 2);
+  ASSERT_EQ(r.explanations.size(), 2u);
+  EXPECT_EQ(r.explanations[0].predicate, 1);
+  EXPECT_EQ(r.explanations[0].kind, Kind::kLab);
+  EXPECT_THAT(r.explanations[0].reason, HasSubstr("no hemoglobin value"));
+  EXPECT_EQ(r.explanations[1].predicate, 2);
+  EXPECT_EQ(r.explanations[1].kind, Kind::kOther);
+  EXPECT_EQ(r.explanations[1].evidence.text, "Able to swallow tablets");
+  EXPECT_TRUE(r.criterion_outcomes.empty());
+}
+
+TEST(VerdictTest, IneligibleNamesTheViolatedCriterionAndItsEvidence) {
+  TestStudy s("NCT00000001");
+  s.Criterion({Lab("hemoglobin", 9, std::nullopt, "g/dL")});
+  s.Criterion({Lab("platelets", 100, std::nullopt, "10^9/L")}, -1, false,
+              "Platelets >= 100,000/mm3");
+  MatchOptions options = AllOptions();
+  options.include_explanations = false;
+  MatchResult r = MatchOne(s,
+                           PatientBuilder()
+                               .Lab("718-7", 13, "g/dL")
+                               .Lab("777-3", 80, "10*9/L")
+                               .Build(),
+                           options);
+  EXPECT_EQ(r.verdict, Verdict::kIneligible);
+  ASSERT_EQ(r.explanations.size(), 1u);
+  const Explanation& e = r.explanations[0];
+  EXPECT_EQ(e.outcome, Outcome::kViolated);
+  EXPECT_EQ(e.status, TestStatus::kNotMet);
+  EXPECT_EQ(e.criterion, 1);
+  EXPECT_EQ(e.rule_id, "test.platelets");
+  EXPECT_EQ(e.evidence.field, "protocolSection.eligibilityModule.eligibilityCriteria");
+  EXPECT_EQ(e.evidence.text, "Platelets >= 100,000/mm3");
+  const std::string& text = s.criteria_text;
+  EXPECT_EQ(text.substr(e.evidence.span.begin, e.evidence.span.end - e.evidence.span.begin),
+            "Platelets >= 100,000/mm3");
+  EXPECT_EQ(e.reason, "requires platelets ≥ 100 10^9/L; patient's platelets is 80 10^9/L");
+}
+
+TEST(VerdictTest, NoCriteriaTextIsAtBestPossible) {
+  TestStudy s("NCT00000001");
+  s.Structured(Age(18, std::nullopt, kIncl, "18 Years"));
+  MatchResult r = MatchOne(s, PatientBuilder().Age(40).Build());
+  EXPECT_EQ(r.verdict, Verdict::kPossible);
+  ASSERT_FALSE(r.explanations.empty());
+  EXPECT_EQ(r.explanations.back().rule_id, "match.no_criteria_text");
+  EXPECT_EQ(r.explanations.back().outcome, Outcome::kUnknown);
+}
+
+TEST(VerdictTest, ConflictsAreReported) {
+  TestStudy s("NCT00000001");
+  s.Criterion({Age(18, std::nullopt)});
+  criteria::Conflict c;
+  c.kind = Kind::kAge;
+  c.description = "text says minimum age 21 years; minimumAge is 18 Years";
+  s.compiled.conflicts.push_back(c);
+  MatchResult r = MatchOne(s, PatientBuilder().Age(19).Build());
+  EXPECT_THAT(r.conflicts, ElementsAre(c.description));
+  EXPECT_EQ(r.verdict, Verdict::kEligible);  // reported, never applied
+}
+
+// --- Any-of groups --------------------------------------------------------------
+
+// "At least one of: hemoglobin >= 9 g/dL; ECOG <= 1" as the compiler builds
+// it: a group criterion (any_of) with one child criterion per alternative.
+TestStudy AnyOfStudy() {
+  TestStudy s("NCT00000001");
+  const int group = s.Criterion({}, -1, /*any_of=*/true, "At least one of:");
+  s.Criterion({Lab("hemoglobin", 9, std::nullopt, "g/dL")}, group);
+  s.Criterion({Performance("ecog", std::nullopt, 1)}, group);
+  s.Criterion({Age(18, std::nullopt)});
+  return s;
+}
+
+TEST(AnyOfTest, OneAlternativeSuffices) {
+  MatchResult r = MatchOne(AnyOfStudy(),
+                           PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Ecog(1).Build());
+  EXPECT_EQ(r.verdict, Verdict::kEligible);
+  // The violated alternative is shown, marked as part of group 0.
+  const Explanation hb = ExplanationOf(r, 0);
+  EXPECT_EQ(hb.outcome, Outcome::kViolated);
+  EXPECT_EQ(hb.any_of_group, 0);
+  EXPECT_EQ(r.criterion_outcomes[0], Outcome::kSatisfied);
+  // The group counts once.
+  EXPECT_EQ(r.counts.satisfied, 2);
+  EXPECT_EQ(r.counts.violated, 0);
+}
+
+TEST(AnyOfTest, ViolatedOnlyWhenAllAlternativesAre) {
+  MatchResult all = MatchOne(AnyOfStudy(),
+                             PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Ecog(3).Build());
+  EXPECT_EQ(all.verdict, Verdict::kIneligible);
+  EXPECT_EQ(all.criterion_outcomes[0], Outcome::kViolated);
+  // One violated, one unknown: the group is unknown.
+  MatchResult some = MatchOne(AnyOfStudy(),
+                              PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Build());
+  EXPECT_EQ(some.verdict, Verdict::kPossible);
+  EXPECT_EQ(some.criterion_outcomes[0], Outcome::kUnknown);
+  EXPECT_EQ(some.counts.unknown, 1);
+  EXPECT_EQ(some.counts.violated, 0);
+}
+
+TEST(AnyOfTest, NestedCriteriaAreConjunctions) {
+  // A parent criterion with two children: both must hold.
+  TestStudy s("NCT00000001");
+  const int parent = s.Criterion({}, -1, false, "Adequate organ function:");
+  s.Criterion({Lab("hemoglobin", 9, std::nullopt, "g/dL")}, parent);
+  s.Criterion({Lab("platelets", 100, std::nullopt, "10^9/L")}, parent);
+  EXPECT_EQ(MatchOne(s, PatientBuilder()
+                            .Lab("718-7", 10, "g/dL")
+                            .Lab("777-3", 50, "10*9/L")
+                            .Build())
+                .verdict,
+            Verdict::kIneligible);
+  EXPECT_EQ(MatchOne(s, PatientBuilder()
+                            .Lab("718-7", 10, "g/dL")
+                            .Lab("777-3", 150, "10*9/L")
+                            .Build())
+                .verdict,
+            Verdict::kEligible);
+}
+
+// --- Ranking ----------------------------------------------------------------------
+
+// Five studies with known outcomes for RankingPatient(): 01 POSSIBLE (1
+// satisfied, 1 unknown), 02 ELIGIBLE, 03 INELIGIBLE, 04 POSSIBLE (2
+// satisfied, 1 unknown), 05 POSSIBLE like 01.
+std::vector<TestStudy> RankingStudies() {
+  std::vector<TestStudy> v;
+  auto possible_half = [](std::string id) {
+    TestStudy s(std::move(id));
+    s.Criterion({Age(18, std::nullopt)});
+    s.Criterion({Simple(Kind::kOther, kIncl)});
+    return s;
+  };
+  v.push_back(possible_half("NCT00000005"));
+  v.push_back(possible_half("NCT00000001"));
+  TestStudy eligible("NCT00000002");
+  eligible.Criterion({Age(18, std::nullopt)});
+  v.push_back(eligible);
+  TestStudy ineligible("NCT00000003");
+  ineligible.Criterion({Age(65, std::nullopt)});
+  v.push_back(ineligible);
+  TestStudy possible_two_thirds("NCT00000004");
+  possible_two_thirds.Criterion({Age(18, std::nullopt)});
+  possible_two_thirds.Criterion({Age(std::nullopt, 75)});
+  possible_two_thirds.Criterion({Simple(Kind::kOther, kIncl)});
+  v.push_back(possible_two_thirds);
+  return v;
+}
+
+patient::Profile RankingPatient() { return PatientBuilder().Age(40).Build(); }
+
+TEST(RankingTest, VerdictThenScoreThenNctId) {
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(RankingStudies());
+  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), AllOptions()));
+  EXPECT_THAT(Ids(r), ElementsAre("NCT00000002", "NCT00000004", "NCT00000001",
+                                  "NCT00000005", "NCT00000003"));
+  // score = 0.6 x share of deciding criteria satisfied (no conditions, no
+  // location: the other terms are 0).
+  EXPECT_DOUBLE_EQ(r.results[0].score, 0.6 * 1.0);
+  EXPECT_DOUBLE_EQ(r.results[1].score, 0.6 * 2.0 / 3.0);
+  EXPECT_DOUBLE_EQ(r.results[2].score, 0.6 * 0.5);
+  EXPECT_DOUBLE_EQ(r.results[3].score, r.results[2].score);  // tie: by NCT id
+  EXPECT_EQ(r.results[4].verdict, Verdict::kIneligible);
+  EXPECT_EQ(r.stats.matched, 5u);
+}
+
+TEST(RankingTest, TopK) {
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(RankingStudies());
+  MatchOptions o = AllOptions();
+  o.top_k = 3;
+  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), o));
+  EXPECT_THAT(Ids(r), ElementsAre("NCT00000002", "NCT00000004", "NCT00000001"));
+  EXPECT_EQ(r.stats.matched, 5u);
+}
+
+TEST(RankingTest, VerdictFilters) {
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(RankingStudies());
+  MatchOptions o = AllOptions();
+  o.verdicts = {Verdict::kIneligible};
+  ASSERT_OK_AND_ASSIGN(MatchResponse inel, Matcher().Match(*snap, RankingPatient(), o));
+  EXPECT_THAT(Ids(inel), ElementsAre("NCT00000003"));
+  o.verdicts = {Verdict::kEligible, Verdict::kPossible};  // the default
+  ASSERT_OK_AND_ASSIGN(MatchResponse fine, Matcher().Match(*snap, RankingPatient(), o));
+  EXPECT_THAT(Ids(fine), ElementsAre("NCT00000002", "NCT00000004", "NCT00000001",
+                                     "NCT00000005"));
+  EXPECT_EQ(fine.stats.ineligible, 1u);  // evaluated (stopped early), not returned
+}
+
+TEST(RankingTest, ScoreUsesConditionStrengthAndProximity) {
+  // Two eligible studies about type 2 diabetes; the nearer one ranks first.
+  TestStudy near("NCT00000002");
+  near.Conditions({kType2Diabetes}).Criterion({Age(18, std::nullopt)});
+  near.Site("Near", 51.5074, -0.1278);  // London
+  TestStudy far("NCT00000001");
+  far.Conditions({kType2Diabetes}).Criterion({Age(18, std::nullopt)});
+  far.Site("Far", 48.8566, 2.3522);  // Paris
+  std::shared_ptr<const Snapshot> snap = SnapshotOf({near, far});
+  ASSERT_OK_AND_ASSIGN(
+      MatchResponse r,
+      Matcher().Match(*snap,
+                      PatientBuilder().Age(50).Mesh("D003924").At(51.5074, -0.1278).Build(),
+                      AllOptions()));
+  ASSERT_EQ(r.results.size(), 2u);
+  EXPECT_EQ(r.results[0].nct_id, "NCT00000002");
+  // Both: every criterion satisfied (share 1), exact condition (1).
+  EXPECT_DOUBLE_EQ(r.results[0].score, 0.6 + 0.25 + 0.15 * 1.0);
+  const double paris_km = HaversineKm(51.5074, -0.1278, 48.8566, 2.3522);
+  EXPECT_NEAR(r.results[1].score, 0.6 + 0.25 + 0.15 / (1 + paris_km / 100), 1e-6);
+}
+
+// --- Status filter ----------------------------------------------------------------
+
+TEST(StatusFilterTest, DefaultIsRecruitingAndNotYetRecruiting) {
+  std::vector<TestStudy> v;
+  for (auto [id, status] : std::vector<std::pair<std::string, std::string>>{
+           {"NCT00000001", "RECRUITING"},
+           {"NCT00000002", "NOT_YET_RECRUITING"},
+           {"NCT00000003", "COMPLETED"},
+           {"NCT00000004", "ACTIVE_NOT_RECRUITING"}}) {
+    TestStudy s(id, status);
+    s.Criterion({Age(18, std::nullopt)});
+    v.push_back(s);
+  }
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(v);
+  const patient::Profile p = PatientBuilder().Age(30).Build();
+  ASSERT_OK_AND_ASSIGN(MatchResponse def, Matcher().Match(*snap, p, MatchOptions{}));
+  EXPECT_THAT(Ids(def), ElementsAre("NCT00000001", "NCT00000002"));
+  MatchOptions any;
+  any.statuses.clear();
+  ASSERT_OK_AND_ASSIGN(MatchResponse all, Matcher().Match(*snap, p, any));
+  EXPECT_EQ(all.results.size(), 4u);
+  MatchOptions completed;
+  completed.statuses = {"COMPLETED"};
+  ASSERT_OK_AND_ASSIGN(MatchResponse c, Matcher().Match(*snap, p, completed));
+  EXPECT_THAT(Ids(c), ElementsAre("NCT00000003"));
+}
+
+// --- Geography ----------------------------------------------------------------------
+
+// Real city coordinates.
+constexpr double kLondon[] = {51.5074, -0.1278};
+constexpr double kParis[] = {48.8566, 2.3522};
+constexpr double kBerlin[] = {52.5200, 13.4050};
+constexpr double kNewYork[] = {40.7128, -74.0060};
+constexpr double kManchester[] = {53.4808, -2.2426};
+
+std::vector<TestStudy> GeoStudies() {
+  std::vector<TestStudy> v;
+  TestStudy paris("NCT00000001");
+  paris.Criterion({Age(18, std::nullopt)});
+  paris.Site("Hôpital Paris", kParis[0], kParis[1], "RECRUITING", "Paris");
+  v.push_back(paris);
+  TestStudy ny("NCT00000002");
+  ny.Criterion({Age(18, std::nullopt)});
+  ny.Site("NY Clinic", kNewYork[0], kNewYork[1], "RECRUITING", "New York");
+  v.push_back(ny);
+  // A closed site in London, a recruiting one in Berlin.
+  TestStudy berlin("NCT00000003");
+  berlin.Criterion({Age(18, std::nullopt)});
+  berlin.Site("London Closed", kLondon[0], kLondon[1], "COMPLETED", "London");
+  berlin.Site("Charité", kBerlin[0], kBerlin[1], "RECRUITING", "Berlin");
+  v.push_back(berlin);
+  TestStudy unlocated("NCT00000004");
+  unlocated.Criterion({Age(18, std::nullopt)});
+  v.push_back(unlocated);
+  // A site without a status inherits the study's (RECRUITING).
+  TestStudy inherits("NCT00000005");
+  inherits.Criterion({Age(18, std::nullopt)});
+  inherits.Site("Manchester Royal", kManchester[0], kManchester[1], "", "Manchester");
+  v.push_back(inherits);
+  return v;
+}
+
+TEST(GeoTest, NearestOpenSiteAndDistanceFilter) {
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(GeoStudies());
+  MatchOptions o = AllOptions();
+  o.max_distance_km = 1000;
+  const patient::Profile p = PatientBuilder().Age(40).At(kLondon[0], kLondon[1]).Build();
+  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, p, o));
+  // New York is beyond 1000 km; everything else stays (the unlocated study
+  // too: its distance is not known).
+  std::map<std::string, const MatchResult*> by_id;
+  for (const MatchResult& m : r.results) by_id[m.nct_id] = &m;
+  EXPECT_EQ(by_id.count("NCT00000002"), 0u);
+  ASSERT_EQ(by_id.size(), 4u);
+  ASSERT_TRUE(by_id["NCT00000001"]->nearest_site.has_value());
+  EXPECT_EQ(by_id["NCT00000001"]->nearest_site->site.city, "Paris");
+  EXPECT_NEAR(by_id["NCT00000001"]->nearest_site->distance_km, 343.5, 1.0);
+  // Berlin, not the closed London site.
+  ASSERT_TRUE(by_id["NCT00000003"]->nearest_site.has_value());
+  EXPECT_EQ(by_id["NCT00000003"]->nearest_site->site.facility, "Charité");
+  EXPECT_NEAR(by_id["NCT00000003"]->nearest_site->distance_km, 931.6, 2.0);
+  EXPECT_FALSE(by_id["NCT00000004"]->nearest_site.has_value());
+  ASSERT_TRUE(by_id["NCT00000005"]->nearest_site.has_value());
+  EXPECT_EQ(by_id["NCT00000005"]->nearest_site->site.status, "");
+  EXPECT_NEAR(by_id["NCT00000005"]->nearest_site->distance_km, 262.0, 1.0);
+  EXPECT_EQ(r.stats.outside_distance, 1u);
+
+  o.include_unlocated = false;
+  ASSERT_OK_AND_ASSIGN(MatchResponse located, Matcher().Match(*snap, p, o));
+  for (const MatchResult& m : located.results) EXPECT_NE(m.nct_id, "NCT00000004");
+  EXPECT_EQ(located.results.size(), 3u);
+}
+
+TEST(GeoTest, ProfileLimitAndOptionLimitTheSmallerWins) {
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(GeoStudies());
+  MatchOptions o = AllOptions();
+  o.include_unlocated = false;
+  o.max_distance_km = 5000;
+  // Profile says 300 km: Manchester (263 km) only.
+  ASSERT_OK_AND_ASSIGN(
+      MatchResponse r,
+      Matcher().Match(*snap, PatientBuilder().Age(40).At(kLondon[0], kLondon[1], 300).Build(), o));
+  EXPECT_THAT(Ids(r), ElementsAre("NCT00000005"));
+  o.max_distance_km = 100;  // now the option is smaller
+  ASSERT_OK_AND_ASSIGN(
+      MatchResponse none,
+      Matcher().Match(*snap, PatientBuilder().Age(40).At(kLondon[0], kLondon[1], 300).Build(), o));
+  EXPECT_TRUE(none.results.empty());
+}
+
+TEST(GeoTest, NoPatientLocationNoFilterNoDistance) {
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(GeoStudies());
+  MatchOptions o = AllOptions();
+  o.max_distance_km = 10;
+  o.include_unlocated = false;
+  ASSERT_OK_AND_ASSIGN(MatchResponse r,
+                       Matcher().Match(*snap, PatientBuilder().Age(40).Build(), o));
+  EXPECT_EQ(r.results.size(), 5u);
+  for (const MatchResult& m : r.results) EXPECT_FALSE(m.nearest_site.has_value());
+}
+
+TEST(GeoTest, NotYetRecruitingSitesCountOnlyWhenTheStudyIsNotYetRecruiting) {
+  TestStudy upcoming("NCT00000001", "NOT_YET_RECRUITING");
+  upcoming.Criterion({Age(18, std::nullopt)});
+  upcoming.Site("Soon", kParis[0], kParis[1], "NOT_YET_RECRUITING");
+  TestStudy running("NCT00000002", "RECRUITING");
+  running.Criterion({Age(18, std::nullopt)});
+  running.Site("Soon", kParis[0], kParis[1], "NOT_YET_RECRUITING");
+  running.Site("Open", kBerlin[0], kBerlin[1], "RECRUITING");
+  std::shared_ptr<const Snapshot> snap = SnapshotOf({upcoming, running});
+  ASSERT_OK_AND_ASSIGN(
+      MatchResponse r,
+      Matcher().Match(*snap, PatientBuilder().Age(40).At(kLondon[0], kLondon[1]).Build(),
+                      AllOptions()));
+  ASSERT_EQ(r.results.size(), 2u);
+  for (const MatchResult& m : r.results) {
+    ASSERT_TRUE(m.nearest_site.has_value()) << m.nct_id;
+    EXPECT_EQ(m.nearest_site->site.facility,
+              m.nct_id == "NCT00000001" ? "Soon" : "Open");
+  }
+}
+
+// --- Cancellation and validation ---------------------------------------------------
+
+std::shared_ptr<const Snapshot> ManyStudies(int n) {
+  std::vector<TestStudy> v;
+  for (int i = 1; i <= n; ++i) {
+    TestStudy s(absl::StrFormat("NCT%08d", i));
+    s.Criterion({Age(18, std::nullopt)});
+    v.push_back(s);
+  }
+  return SnapshotOf(v);
+}
+
+TEST(CancellationTest, InterruptBeforeTheScan) {
+  std::shared_ptr<const Snapshot> snap = ManyStudies(3);
+  MatchOptions o = AllOptions();
+  o.interrupt = [] { return absl::CancelledError("client went away"); };
+  EXPECT_THAT(Matcher().Match(*snap, RankingPatient(), o),
+              StatusIs(absl::StatusCode::kCancelled));
+}
+
+TEST(CancellationTest, InterruptDuringTheScan) {
+  std::shared_ptr<const Snapshot> snap = ManyStudies(1000);
+  MatchOptions o = AllOptions();
+  int calls = 0;
+  o.interrupt = [&calls] {
+    return ++calls >= 3 ? absl::DeadlineExceededError("deadline") : absl::OkStatus();
+  };
+  EXPECT_THAT(Matcher().Match(*snap, RankingPatient(), o),
+              StatusIs(absl::StatusCode::kDeadlineExceeded));
+  EXPECT_EQ(calls, 3);  // before the scan, after 256, after 512 candidates
+  // Never interrupted: completes.
+  o.interrupt = [] { return absl::OkStatus(); };
+  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), o));
+  EXPECT_EQ(r.stats.matched, 1000u);
+}
+
+TEST(ValidationTest, BadOptions) {
+  std::shared_ptr<const Snapshot> snap = ManyStudies(1);
+  const patient::Profile p = RankingPatient();
+  MatchOptions o;
+  o.top_k = 0;
+  EXPECT_THAT(Matcher().Match(*snap, p, o), StatusIs(absl::StatusCode::kInvalidArgument));
+  o.top_k = kMaxTopK + 1;
+  EXPECT_THAT(Matcher().Match(*snap, p, o), StatusIs(absl::StatusCode::kInvalidArgument));
+  o.top_k = 10;
+  o.max_distance_km = -1;
+  EXPECT_THAT(Matcher().Match(*snap, p, o), StatusIs(absl::StatusCode::kInvalidArgument));
+  o.max_distance_km = std::numeric_limits<double>::quiet_NaN();
+  EXPECT_THAT(Matcher().Match(*snap, p, o), StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(ValidationTest, BadMatcherOptions) {
+  using Code = absl::StatusCode;
+  EXPECT_THAT(Matcher::Create({.reference_uln = {{"alt", 0}}}),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(Matcher::Create({.reference_uln = {{"ecog", 5}}}),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(Matcher::Create({.reference_uln = {{"lactate", 2}}}),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(Matcher::Create({.reference_uln = {{"ast", 40}, {"ast", 35}}}),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(Matcher::Create({.weights = {0, 0, 0}}), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(Matcher::Create({.weights = {-1, 1, 1}}), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(Matcher::Create({.proximity_scale_km = 0}), StatusIs(Code::kInvalidArgument));
+  EXPECT_OK(Matcher::Create({.reference_uln = {{"ast", 40}, {"alt", 40}}}));
+}
+
+TEST(ConcurrencyTest, ManyThreadsOneSnapshot) {
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(GeoStudies());
+  const Matcher matcher;
+  const patient::Profile p = PatientBuilder().Age(40).At(kLondon[0], kLondon[1]).Build();
+  ASSERT_OK_AND_ASSIGN(MatchResponse expected, matcher.Match(*snap, p, AllOptions()));
+  std::atomic<int> mismatches{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        absl::StatusOr<MatchResponse> r = matcher.Match(*snap, p, AllOptions());
+        if (!r.ok() || Ids(*r) != Ids(expected) ||
+            r->results[0].score != expected.results[0].score) {
+          ++mismatches;
+        }
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(mismatches.load(), 0);
+}
+
+}  // namespace
+}  // namespace trialmatch::match::testing
