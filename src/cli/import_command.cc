@@ -36,8 +36,7 @@ int ImportCommand(const std::vector<std::string>& args) {
                    "overall statuses to keep active (comma-separated; "
                    "default RECRUITING,NOT_YET_RECRUITING); others are "
                    "stored as LEFT_SCOPE");
-  flags.Int("batch_size", &options.batch_size,
-            "studies per store transaction");
+  flags.Int("batch_size", &options.batch_size, "studies per store transaction");
   flags.String("format", &format,
                "auto, array, page, jsonl, values or directory");
   flags.String("log_level", &log_level, "debug, info, warning or error");
@@ -73,8 +72,8 @@ int ImportCommand(const std::vector<std::string>& args) {
   }
   sync::ProgressPrinter printer({.terminal = ::isatty(STDERR_FILENO) == 1},
                                 common::SystemClock::Default());
-  absl::StatusOr<sync::ImportReport> report = sync::ImportStudies(
-      rest[0], **store, options, printer.AsCallback());
+  absl::StatusOr<sync::ImportReport> report =
+      sync::ImportStudies(rest[0], **store, options, printer.AsCallback());
   printer.Done();
   if (!report.ok()) {
     std::cerr << "trialmatch import: " << report.status().message() << "\n";

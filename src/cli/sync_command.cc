@@ -75,8 +75,7 @@ int SyncCommand(const std::vector<std::string>& args) {
     return *exit;
   }
   if (!rest.empty()) {
-    std::cerr << "trialmatch sync: unexpected argument '" << rest[0]
-              << "'\n";
+    std::cerr << "trialmatch sync: unexpected argument '" << rest[0] << "'\n";
     return kExitUsage;
   }
   if (!ApplyLogLevelFlag("trialmatch sync", log_level)) return kExitUsage;
@@ -86,8 +85,7 @@ int SyncCommand(const std::vector<std::string>& args) {
       ctgov::CtgovClient::CreateDefault(ctgov_options);
   if (!client.ok()) {
     std::cerr << "trialmatch sync: " << client.status().message() << "\n";
-    return absl::IsInvalidArgument(client.status()) ? kExitUsage
-                                                    : kExitFailure;
+    return absl::IsInvalidArgument(client.status()) ? kExitUsage : kExitFailure;
   }
   absl::StatusOr<std::unique_ptr<store::StudyStore>> store =
       store::StudyStore::Open(store_path);
@@ -96,8 +94,8 @@ int SyncCommand(const std::vector<std::string>& args) {
               << store.status().ToString() << "\n";
     return kExitFailure;
   }
-  absl::StatusOr<std::unique_ptr<sync::Syncer>> syncer = sync::Syncer::Create(
-      *std::move(client), store->get(), sync_options);
+  absl::StatusOr<std::unique_ptr<sync::Syncer>> syncer =
+      sync::Syncer::Create(*std::move(client), store->get(), sync_options);
   if (!syncer.ok()) {
     std::cerr << "trialmatch sync: " << syncer.status().message() << "\n";
     return kExitUsage;

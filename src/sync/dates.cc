@@ -30,8 +30,7 @@ std::optional<std::string> NormalizeDate(std::string_view date) {
   if (!Digits(date, 0, 4, &year)) return std::nullopt;
   if (date.size() == 4) {
     // year only
-  } else if (date.size() == 7 && date[4] == '-' &&
-             Digits(date, 5, 2, &month)) {
+  } else if (date.size() == 7 && date[4] == '-' && Digits(date, 5, 2, &month)) {
     // year and month
   } else if (date.size() == 10 && date[4] == '-' && date[7] == '-' &&
              Digits(date, 5, 2, &month) && Digits(date, 8, 2, &day)) {
@@ -72,9 +71,8 @@ absl::StatusOr<std::string> IncrementalStartDay(std::string_view watermark,
   }
   absl::CivilDay day;
   absl::ParseCivilTime(*normalized, &day);  // cannot fail: normalized
-  const int64_t days = absl::ToInt64Hours(overlap + absl::Hours(24) -
-                                          absl::Nanoseconds(1)) /
-                       24;
+  const int64_t days =
+      absl::ToInt64Hours(overlap + absl::Hours(24) - absl::Nanoseconds(1)) / 24;
   return absl::FormatCivilTime(day - days);
 }
 

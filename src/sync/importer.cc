@@ -76,7 +76,8 @@ class ChunkReader {
   // or the input ends. The peeked bytes are returned first by Next().
   template <typename Pred>
   absl::StatusOr<std::string_view> Peek(Pred enough, std::size_t cap) {
-    while (!eof_ && peeked_.size() < cap && !enough(std::string_view(peeked_))) {
+    while (!eof_ && peeked_.size() < cap &&
+           !enough(std::string_view(peeked_))) {
       TRIALMATCH_ASSIGN_OR_RETURN(std::string_view chunk, ReadChunk());
       peeked_.append(chunk);
     }
@@ -171,9 +172,11 @@ class Importer {
 
   absl::Status Flush();
   ImportReport Finish() {
-    if (report_.problems_total > static_cast<int64_t>(report_.problems.size())) {
-      TM_LOG_WARNING(kLog, report_.problems_total -
-                               static_cast<int64_t>(report_.problems.size()),
+    if (report_.problems_total >
+        static_cast<int64_t>(report_.problems.size())) {
+      TM_LOG_WARNING(kLog,
+                     report_.problems_total -
+                         static_cast<int64_t>(report_.problems.size()),
                      " more problems not shown");
     }
     report_.elapsed = clock_.Now() - started_;
@@ -216,11 +219,11 @@ void Importer::Problem(std::string where, absl::Status error) {
 }
 
 void Importer::Stopped(std::string_view prefix, const absl::Status& error) {
-  const absl::Status stopped(
-      error.code(),
-      absl::StrCat(common::ToAbsl(prefix), "file structure broken, rest of "
-                                           "the file not read: ",
-                   error.message()));
+  const absl::Status stopped(error.code(),
+                             absl::StrCat(common::ToAbsl(prefix),
+                                          "file structure broken, rest of "
+                                          "the file not read: ",
+                                          error.message()));
   Problem(absl::StrCat(common::ToAbsl(prefix), "file"), stopped);
   if (report_.stopped.ok()) report_.stopped = stopped;
 }
@@ -275,8 +278,8 @@ void Importer::ShowProgress() {
   p.step = "batch";
   p.pages = batches_;
   p.studies = report_.read;
-  p.bytes = bytes_before_file_ +
-            (current_ != nullptr ? current_->bytes_read() : 0);
+  p.bytes =
+      bytes_before_file_ + (current_ != nullptr ? current_->bytes_read() : 0);
   p.total_bytes = total_bytes_;
   p.elapsed = clock_.Now() - started_;
   progress_(p);
@@ -324,13 +327,11 @@ absl::StatusOr<ImportFormat> Importer::Detect(ChunkReader& reader) {
                               reader.Peek(has_line, options_.max_record_bytes));
   std::size_t end = head.find('\n', first);
   if (end == std::string_view::npos) end = head.size();
-  const bool whole = JsonSplitter::SplitAll(
-                         head.substr(first, end - first),
-                         {.mode = JsonSplitter::kLines},
-                         [](const JsonSplitter::Element&) {
-                           return absl::OkStatus();
-                         })
-                         .ok();
+  const bool whole =
+      JsonSplitter::SplitAll(
+          head.substr(first, end - first), {.mode = JsonSplitter::kLines},
+          [](const JsonSplitter::Element&) { return absl::OkStatus(); })
+          .ok();
   return whole ? ImportFormat::kJsonLines : ImportFormat::kJsonValues;
 }
 
@@ -339,8 +340,8 @@ absl::Status Importer::SplitStream(ChunkReader& reader, ImportFormat format,
   JsonSplitter::Options split;
   // Oversized records are skipped one by one (Record); only beyond the
   // splitter's own limit does the file stop.
-  split.max_element_bytes =
-      std::max(options_.max_record_bytes, JsonSplitter::Options().max_element_bytes);
+  split.max_element_bytes = std::max(options_.max_record_bytes,
+                                     JsonSplitter::Options().max_element_bytes);
   std::string_view label = "value ";
   if (format == ImportFormat::kArray) {
     split.mode = JsonSplitter::kArray;
@@ -382,13 +383,12 @@ absl::Status Importer::Line(std::string_view line, int64_t line_no,
   const std::string where =
       absl::StrCat(common::ToAbsl(prefix), "line ", line_no);
   absl::Status fatal;
-  const absl::Status split = JsonSplitter::SplitAll(
-      line,
-      {.mode = JsonSplitter::kLines},
-      [&](const JsonSplitter::Element& e) {
-        fatal = Record(e.bytes, where);
-        return fatal;
-      });
+  const absl::Status split =
+      JsonSplitter::SplitAll(line, {.mode = JsonSplitter::kLines},
+                             [&](const JsonSplitter::Element& e) {
+                               fatal = Record(e.bytes, where);
+                               return fatal;
+                             });
   if (!fatal.ok()) return fatal;
   if (!split.ok()) {  // not a complete JSON value: one bad record
     ++report_.read;
@@ -398,8 +398,7 @@ absl::Status Importer::Line(std::string_view line, int64_t line_no,
   return absl::OkStatus();
 }
 
-absl::Status Importer::ReadLines(ChunkReader& reader,
-                                 std::string_view prefix) {
+absl::Status Importer::ReadLines(ChunkReader& reader, std::string_view prefix) {
   std::string pending;  // a line spanning chunks
   bool too_long = false;
   int64_t line_no = 1;
@@ -415,10 +414,10 @@ absl::Status Importer::ReadLines(ChunkReader& reader,
           std::string().swap(pending);
           ++report_.read;
           ++report_.skipped;
-          Problem(absl::StrCat(common::ToAbsl(prefix), "line ", line_no),
-                  absl::ResourceExhaustedError(absl::StrCat(
-                      "line longer than ", options_.max_record_bytes,
-                      " bytes")));
+          Problem(
+              absl::StrCat(common::ToAbsl(prefix), "line ", line_no),
+              absl::ResourceExhaustedError(absl::StrCat(
+                  "line longer than ", options_.max_record_bytes, " bytes")));
         } else if (nl != std::string_view::npos && pending.empty()) {
           TRIALMATCH_RETURN_IF_ERROR(Line(piece, line_no, prefix));
         } else {
@@ -505,10 +504,9 @@ std::string_view ImportFormatName(ImportFormat format) {
 }
 
 absl::StatusOr<ImportFormat> ParseImportFormat(std::string_view name) {
-  for (ImportFormat f :
-       {ImportFormat::kAuto, ImportFormat::kArray, ImportFormat::kStudiesPage,
-        ImportFormat::kJsonLines, ImportFormat::kJsonValues,
-        ImportFormat::kDirectory}) {
+  for (ImportFormat f : {ImportFormat::kAuto, ImportFormat::kArray,
+                         ImportFormat::kStudiesPage, ImportFormat::kJsonLines,
+                         ImportFormat::kJsonValues, ImportFormat::kDirectory}) {
     if (ImportFormatName(f) == name) return f;
   }
   return absl::InvalidArgumentError(
@@ -517,16 +515,15 @@ absl::StatusOr<ImportFormat> ParseImportFormat(std::string_view name) {
 }
 
 std::string ImportReport::Summary() const {
-  std::string line = absl::StrCat(
-      "import: ", read, " records read from ", files,
-      files == 1 ? " file" : " files", ", ", stored(), " stored (", inserted,
-      " new, ", updated, " updated");
+  std::string line =
+      absl::StrCat("import: ", read, " records read from ", files,
+                   files == 1 ? " file" : " files", ", ", stored(), " stored (",
+                   inserted, " new, ", updated, " updated");
   if (left_scope > 0) {
     absl::StrAppend(&line, "; ", left_scope,
                     " not in the wanted statuses: LEFT_SCOPE");
   }
-  absl::StrAppend(&line, "), ", unchanged, " unchanged, ", skipped,
-                  " skipped");
+  absl::StrAppend(&line, "), ", unchanged, " unchanged, ", skipped, " skipped");
   absl::StrAppendFormat(&line, ", %.1f MB in %s",
                         static_cast<double>(bytes) / 1e6,
                         FormatEta(elapsed).c_str());
@@ -536,7 +533,8 @@ std::string ImportReport::Summary() const {
                           static_cast<double>(read) / seconds,
                           static_cast<double>(bytes) / 1e6 / seconds);
   }
-  if (!stopped.ok()) absl::StrAppend(&line, "; INCOMPLETE: ", stopped.message());
+  if (!stopped.ok())
+    absl::StrAppend(&line, "; INCOMPLETE: ", stopped.message());
   return line;
 }
 
@@ -555,7 +553,8 @@ absl::StatusOr<ImportReport> ImportStudies(const std::string& path,
   std::error_code ec;
   const bool is_directory = path != "-" && fs::is_directory(path, ec);
   if (path != "-" && !is_directory && !fs::exists(path, ec)) {
-    return absl::NotFoundError(absl::StrCat(path, ": no such file or directory"));
+    return absl::NotFoundError(
+        absl::StrCat(path, ": no such file or directory"));
   }
   ImportOptions normalized = options;
   for (std::string& s : normalized.wanted_statuses) {
@@ -581,8 +580,8 @@ absl::StatusOr<ImportReport> ImportStudies(const std::string& path,
   // A directory: every *.json below it, in path order.
   std::vector<fs::path> files;
   int64_t total = 0;
-  for (fs::recursive_directory_iterator it(
-           path, fs::directory_options::skip_permission_denied, ec),
+  for (fs::recursive_directory_iterator
+           it(path, fs::directory_options::skip_permission_denied, ec),
        end;
        !ec && it != end; it.increment(ec)) {
     if (!it->is_regular_file(ec)) continue;

@@ -91,7 +91,7 @@ struct ImportProblem {
 
 struct ImportReport {
   ImportFormat format = ImportFormat::kAuto;  // detected (first file's)
-  int64_t files = 0;     // files read
+  int64_t files = 0;                          // files read
   int64_t read = 0;      // records read (bad ones included)
   int64_t inserted = 0;  // new studies
   int64_t updated = 0;   // stored studies whose record changed

@@ -58,21 +58,25 @@ std::string FormatProgress(const Progress& p) {
   std::optional<double> fraction;
   if (p.total_studies.has_value() && *p.total_studies > 0) {
     absl::StrAppend(&line, "/", Thousands(*p.total_studies));
-    fraction = static_cast<double>(done) / static_cast<double>(*p.total_studies);
+    fraction =
+        static_cast<double>(done) / static_cast<double>(*p.total_studies);
   }
   absl::StrAppend(&line, " studies");
-  if (!fraction.has_value() && p.total_bytes.has_value() && *p.total_bytes > 0) {
+  if (!fraction.has_value() && p.total_bytes.has_value() &&
+      *p.total_bytes > 0) {
     absl::StrAppend(&line, ", ", Megabytes(p.bytes), " of ",
                     Megabytes(*p.total_bytes));
-    fraction = static_cast<double>(p.bytes) / static_cast<double>(*p.total_bytes);
+    fraction =
+        static_cast<double>(p.bytes) / static_cast<double>(*p.total_bytes);
   }
   if (fraction.has_value()) {
     absl::StrAppendFormat(&line, " (%.1f%%)", 100 * std::min(1.0, *fraction));
   }
   const double seconds = absl::ToDoubleSeconds(p.elapsed);
   if (seconds > 0) {
-    absl::StrAppend(&line, ", ", Thousands(static_cast<int64_t>(
-                                     static_cast<double>(p.studies) / seconds)),
+    absl::StrAppend(&line, ", ",
+                    Thousands(static_cast<int64_t>(
+                        static_cast<double>(p.studies) / seconds)),
                     " studies/s");
     absl::StrAppendFormat(&line, ", %.1f MB/s",
                           static_cast<double>(p.bytes) / 1e6 / seconds);

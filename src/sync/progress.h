@@ -28,10 +28,10 @@
 namespace trialmatch::sync {
 
 struct Progress {
-  std::string task;         // "full sync", "incremental sync", "import" ...
+  std::string task;           // "full sync", "incremental sync", "import" ...
   std::string step = "page";  // what `pages` counts: "page", "batch"
   int64_t pages = 0;          // pages (sync) or batches (import) this run
-  int64_t studies = 0;     // studies handled this run
+  int64_t studies = 0;        // studies handled this run
   // Studies handled by an earlier, interrupted run that this one resumes
   // (counted towards total_studies, not towards the rates).
   int64_t studies_before = 0;

@@ -32,8 +32,8 @@ absl::StatusOr<std::unique_ptr<SyncScheduler>> SyncScheduler::Create(
   auto cancellation = std::make_shared<Cancellation>();
   TRIALMATCH_ASSIGN_OR_RETURN(std::shared_ptr<ctgov::CurlTransport> curl,
                               ctgov::CurlTransport::Create());
-  auto transport = std::make_shared<CancellableTransport>(std::move(curl),
-                                                          cancellation);
+  auto transport =
+      std::make_shared<CancellableTransport>(std::move(curl), cancellation);
   auto parts = std::make_shared<ProductionParts>();
   parts->clock = std::make_shared<InterruptibleClock>(cancellation);
   TRIALMATCH_ASSIGN_OR_RETURN(
@@ -63,9 +63,9 @@ SyncScheduler::SyncScheduler(SyncFn sync, SchedulerOptions options,
       options_(options),
       clock_(clock),
       on_change_(std::move(on_change)),
-      cancellation_(cancellation != nullptr ? std::move(cancellation)
-                                            : std::make_shared<Cancellation>()) {
-}
+      cancellation_(cancellation != nullptr
+                        ? std::move(cancellation)
+                        : std::make_shared<Cancellation>()) {}
 
 SyncScheduler::~SyncScheduler() { Stop(); }
 
@@ -159,7 +159,8 @@ absl::Duration SyncScheduler::RunOnce() {
       status_.last_error = result.status();
       const int shift = static_cast<int>(
           std::min<int64_t>(status_.consecutive_failures - 1, 30));
-      delay = std::min(options_.max_retry, options_.initial_retry * (1LL << shift));
+      delay =
+          std::min(options_.max_retry, options_.initial_retry * (1LL << shift));
       const absl::StatusCode code = result.status().code();
       if (reported_code_ != code) {
         reported_code_ = code;

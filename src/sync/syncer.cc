@@ -56,12 +56,14 @@ std::string SyncReport::Summary() const {
         data_timestamp.empty() ? "unknown" : data_timestamp, ")");
   }
   std::string line = absl::StrCat(
-      common::ToAbsl(SyncKindName(kind)), " sync: ", Plural(fetched, "study", "studies"),
-      " in ", Plural(pages, "page", "pages"), " (", inserted, " new, ",
-      updated, " updated, ", unchanged, " unchanged, ", left_scope,
-      " left scope, ", reactivated, " reactivated, ", vanished, " vanished");
+      common::ToAbsl(SyncKindName(kind)),
+      " sync: ", Plural(fetched, "study", "studies"), " in ",
+      Plural(pages, "page", "pages"), " (", inserted, " new, ", updated,
+      " updated, ", unchanged, " unchanged, ", left_scope, " left scope, ",
+      reactivated, " reactivated, ", vanished, " vanished");
   if (ignored > 0) absl::StrAppend(&line, ", ", ignored, " out of scope");
-  if (skipped > 0) absl::StrAppend(&line, ", ", skipped, " bad records skipped");
+  if (skipped > 0)
+    absl::StrAppend(&line, ", ", skipped, " bad records skipped");
   absl::StrAppend(&line, ") in ", FormatEta(elapsed));
   const double seconds = absl::ToDoubleSeconds(elapsed);
   if (seconds > 0) {
@@ -153,8 +155,9 @@ absl::StatusOr<SyncReport> Syncer::Run::Execute(SyncMode mode) {
   report_.data_timestamp = version_.parsed.data_timestamp;
 
   // The wanted statuses may have changed since the studies were stored.
-  TRIALMATCH_ASSIGN_OR_RETURN(store::ScopeCounts scope,
-                              s_.store_->ApplyScope(s_.options_.wanted_statuses));
+  TRIALMATCH_ASSIGN_OR_RETURN(
+      store::ScopeCounts scope,
+      s_.store_->ApplyScope(s_.options_.wanted_statuses));
   if (scope.left_scope + scope.reactivated > 0) {
     TM_LOG_INFO(kLog, "wanted statuses changed: ", scope.left_scope,
                 " studies left the scope, ", scope.reactivated,
@@ -229,7 +232,8 @@ absl::Status Syncer::Run::Full() {
   state_.full_sync = cursor;
   // After the last page the cursor has no token but pages behind it: only
   // the reconciliation is left.
-  const bool pages_complete = cursor.pages_done > 0 && cursor.page_token.empty();
+  const bool pages_complete =
+      cursor.pages_done > 0 && cursor.page_token.empty();
   if (cursor.pages_done > 0 || !cursor.page_token.empty()) {
     report_.resumed = true;
     report_.resumed_pages = cursor.pages_done;
@@ -254,8 +258,7 @@ absl::Status Syncer::Run::Full() {
       // No page of this run was accepted: the saved token itself was
       // refused (tokens expire, or the query changed). Start over, under a
       // new sync id so that nothing stamped by the stale run counts as seen.
-      TM_LOG_WARNING(kLog,
-                     "ClinicalTrials.gov rejected the saved page token (",
+      TM_LOG_WARNING(kLog, "ClinicalTrials.gov rejected the saved page token (",
                      fetched.message(),
                      "); restarting the full sync from the first page");
       store::FullSyncCursor fresh;
@@ -272,12 +275,12 @@ absl::Status Syncer::Run::Full() {
     }
     if (!fetched.ok()) {
       const int64_t done = state_.full_sync->pages_done;
-      return Annotate(fetched, "full sync: ",
-                      absl::StrCat("; stopped after ", done,
-                                   done == 1 ? " page" : " pages",
-                                   " in all; stored pages are kept and the "
-                                   "next sync resumes at page ",
-                                   done + 1));
+      return Annotate(
+          fetched, "full sync: ",
+          absl::StrCat("; stopped after ", done, done == 1 ? " page" : " pages",
+                       " in all; stored pages are kept and the "
+                       "next sync resumes at page ",
+                       done + 1));
     }
   }
 
@@ -309,8 +312,8 @@ absl::Status Syncer::Run::Full() {
   report_.vanished = reconciled.vanished;
   state_ = std::move(final_state);
   if (absl::Status s = s_.store_->Checkpoint(); !s.ok()) {
-    TM_LOG_WARNING(kLog, "checkpoint after the full sync failed: ",
-                   s.ToString());
+    TM_LOG_WARNING(kLog,
+                   "checkpoint after the full sync failed: ", s.ToString());
   }
   return absl::OkStatus();
 }
@@ -501,8 +504,8 @@ absl::StatusOr<std::unique_ptr<Syncer>> Syncer::Create(
   }
   std::vector<std::string> statuses;
   for (const std::string& s : options.wanted_statuses) {
-    std::string status = absl::AsciiStrToUpper(
-        absl::StripAsciiWhitespace(common::ToAbsl(s)));
+    std::string status =
+        absl::AsciiStrToUpper(absl::StripAsciiWhitespace(common::ToAbsl(s)));
     if (status.empty()) continue;
     if (std::find(statuses.begin(), statuses.end(), status) == statuses.end()) {
       statuses.push_back(std::move(status));

@@ -100,7 +100,7 @@ std::string_view SyncKindName(SyncKind kind);  // "skipped" | "full" | ...
 // earlier pages are in resumed_pages / resumed_studies).
 struct SyncReport {
   SyncKind kind = SyncKind::kSkipped;
-  bool resumed = false;    // continued an interrupted full sync
+  bool resumed = false;  // continued an interrupted full sync
   int64_t resumed_pages = 0;
   int64_t resumed_studies = 0;
   bool restarted = false;  // the saved page token was rejected: restarted
@@ -110,16 +110,16 @@ struct SyncReport {
   int64_t inserted = 0;
   int64_t updated = 0;
   int64_t unchanged = 0;
-  int64_t left_scope = 0;   // became LEFT_SCOPE (status no longer wanted)
-  int64_t reactivated = 0;  // LEFT_SCOPE / VANISHED -> ACTIVE
-  int64_t vanished = 0;     // ACTIVE -> VANISHED (reconciliation)
-  int64_t ignored = 0;      // out of scope and not stored (incremental)
-  int64_t skipped = 0;      // bad records (not a study, invalid NCT id)
-  int64_t reconcile_asked = 0;     // ids asked for by filter.ids
-  int64_t reconcile_returned = 0;  // studies the upstream returned for them
+  int64_t left_scope = 0;       // became LEFT_SCOPE (status no longer wanted)
+  int64_t reactivated = 0;      // LEFT_SCOPE / VANISHED -> ACTIVE
+  int64_t vanished = 0;         // ACTIVE -> VANISHED (reconciliation)
+  int64_t ignored = 0;          // out of scope and not stored (incremental)
+  int64_t skipped = 0;          // bad records (not a study, invalid NCT id)
+  int64_t reconcile_asked = 0;  // ids asked for by filter.ids
+  int64_t reconcile_returned = 0;      // studies the upstream returned for them
   std::optional<int64_t> total_count;  // the upstream's totalCount
-  std::string data_timestamp;  // upstream /version dataTimestamp
-  std::string watermark;       // after this run
+  std::string data_timestamp;          // upstream /version dataTimestamp
+  std::string watermark;               // after this run
   absl::Duration elapsed;
 
   // True when the store's served content may have changed: something

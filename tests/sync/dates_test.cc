@@ -17,10 +17,10 @@ TEST(NormalizeDateTest, FullAndPartialDates) {
 }
 
 TEST(NormalizeDateTest, RejectsWhatIsNotADate) {
-  for (const char* bad : {"", "24-03-15", "2024-3-15", "2024-02-30",
-                          "2023-02-29", "2024-13-01", "2024-00-10",
-                          "2024/03/15", "2024-03-15T00:00", " 2024-03-15",
-                          "abcd-ef-gh"}) {
+  for (const char* bad :
+       {"", "24-03-15", "2024-3-15", "2024-02-30", "2023-02-29", "2024-13-01",
+        "2024-00-10", "2024/03/15", "2024-03-15T00:00", " 2024-03-15",
+        "abcd-ef-gh"}) {
     EXPECT_EQ(NormalizeDate(bad), std::nullopt) << bad;
   }
 }

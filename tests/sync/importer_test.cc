@@ -68,7 +68,8 @@ class ImporterTest : public ::testing::Test {
   std::vector<std::string> IdsOf(size_t n, bool wanted) const {
     std::vector<std::string> ids;
     for (size_t i = 0; i < n; ++i) {
-      if (Wanted(records_[i]) == wanted) ids.push_back(records_[i].study.nct_id);
+      if (Wanted(records_[i]) == wanted)
+        ids.push_back(records_[i].study.nct_id);
     }
     std::sort(ids.begin(), ids.end());
     return ids;
@@ -79,7 +80,8 @@ class ImporterTest : public ::testing::Test {
   std::vector<StudyRecord> records_;
 };
 
-TEST_F(ImporterTest, ArrayFileStoresEveryRecordWithTheLifecycleItsStatusImplies) {
+TEST_F(ImporterTest,
+       ArrayFileStoresEveryRecordWithTheLifecycleItsStatusImplies) {
   const std::string path = Write("ctg-studies.json", ArrayOf(40));
   ASSERT_OK_AND_ASSIGN(ImportReport report,
                        ImportStudies(path, *store_, {.chunk_bytes = 4096}));
@@ -128,9 +130,10 @@ TEST_F(ImporterTest, StudiesPageResponse) {
       nlohmann::json::parse(trialmatch::testing::ReadFile(page));
   const size_t n = parsed["studies"].size();
   ASSERT_GT(n, 0u);
-  ASSERT_OK_AND_ASSIGN(ImportReport report,
-                       ImportStudies(page.string(), *store_,
-                                     {.wanted_statuses = {}, .chunk_bytes = 333}));
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport report,
+      ImportStudies(page.string(), *store_,
+                    {.wanted_statuses = {}, .chunk_bytes = 333}));
   EXPECT_EQ(report.format, ImportFormat::kStudiesPage);
   EXPECT_EQ(report.read, static_cast<int64_t>(n));
   EXPECT_EQ(report.inserted + report.skipped, static_cast<int64_t>(n));
@@ -197,9 +200,10 @@ TEST_F(ImporterTest, JsonLinesWithBlankLinesAndCrlf) {
     text += Compact(records_[i].raw_json) + (i % 3 == 0 ? "\r\n" : "\n");
     if (i % 10 == 0) text += "\n   \n";
   }
-  ASSERT_OK_AND_ASSIGN(ImportReport report,
-                       ImportStudies(Write("s.jsonl", text), *store_,
-                                     {.wanted_statuses = {}, .chunk_bytes = 5000}));
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport report,
+      ImportStudies(Write("s.jsonl", text), *store_,
+                    {.wanted_statuses = {}, .chunk_bytes = 5000}));
   EXPECT_EQ(report.format, ImportFormat::kJsonLines);
   EXPECT_EQ(report.read, 30);
   EXPECT_EQ(report.inserted, 30);
@@ -208,18 +212,17 @@ TEST_F(ImporterTest, JsonLinesWithBlankLinesAndCrlf) {
 
 TEST_F(ImporterTest, PrettyPrintedStudiesOneAfterAnother) {
   // A single GET /studies/{id} response, and three concatenated.
-  ASSERT_OK_AND_ASSIGN(
-      ImportReport one,
-      ImportStudies(Write("one.json", records_[0].raw_json), *store_,
-                    {.wanted_statuses = {}}));
+  ASSERT_OK_AND_ASSIGN(ImportReport one,
+                       ImportStudies(Write("one.json", records_[0].raw_json),
+                                     *store_, {.wanted_statuses = {}}));
   EXPECT_EQ(one.format, ImportFormat::kJsonValues);
   EXPECT_EQ(one.inserted, 1);
   ASSERT_OK_AND_ASSIGN(
       ImportReport three,
-      ImportStudies(Write("three.json", records_[1].raw_json + "\n" +
-                                            records_[2].raw_json +
-                                            records_[3].raw_json),
-                    *store_, {.wanted_statuses = {}, .chunk_bytes = 100}));
+      ImportStudies(
+          Write("three.json", records_[1].raw_json + "\n" +
+                                  records_[2].raw_json + records_[3].raw_json),
+          *store_, {.wanted_statuses = {}, .chunk_bytes = 100}));
   EXPECT_EQ(three.format, ImportFormat::kJsonValues);
   EXPECT_EQ(three.inserted, 3);
 }
@@ -261,9 +264,10 @@ BadFile ArrayWithBadRecords(const std::vector<StudyRecord>& records) {
 
 TEST_F(ImporterTest, BadRecordsInAnArrayAreReportedByPositionAndSkipped) {
   const BadFile bad = ArrayWithBadRecords(records_);
-  ASSERT_OK_AND_ASSIGN(ImportReport report,
-                       ImportStudies(Write("bad.json", bad.text), *store_,
-                                     {.wanted_statuses = {}, .chunk_bytes = 64}));
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport report,
+      ImportStudies(Write("bad.json", bad.text), *store_,
+                    {.wanted_statuses = {}, .chunk_bytes = 64}));
   EXPECT_EQ(report.read, 7);
   EXPECT_EQ(report.skipped, 4);
   EXPECT_EQ(report.inserted, 3);
@@ -294,9 +298,10 @@ TEST_F(ImporterTest, BadLinesOfJsonLinesAreSkippedAndTheRestIsRead) {
                            Compact(records_[1].raw_json) + "\n" +
                            "[1, 2, 3]\n" + invalid_id + "\n" +
                            Compact(records_[3].raw_json);  // no final newline
-  ASSERT_OK_AND_ASSIGN(ImportReport report,
-                       ImportStudies(Write("bad.jsonl", text), *store_,
-                                     {.wanted_statuses = {}, .chunk_bytes = 256}));
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport report,
+      ImportStudies(Write("bad.jsonl", text), *store_,
+                    {.wanted_statuses = {}, .chunk_bytes = 256}));
   EXPECT_EQ(report.format, ImportFormat::kJsonLines);
   EXPECT_EQ(report.read, 6);
   EXPECT_EQ(report.inserted, 3);
@@ -309,8 +314,8 @@ TEST_F(ImporterTest, BadLinesOfJsonLinesAreSkippedAndTheRestIsRead) {
 TEST_F(ImporterTest, OversizedRecordsAreSkipped) {
   const std::string small = R"({"protocolSection":{"identificationModule":)"
                             R"({"nctId":"NCT00000102"}}})";
-  const std::string text = "[" + small + "," + Compact(records_[0].raw_json) +
-                           "," + small + "]";
+  const std::string text =
+      "[" + small + "," + Compact(records_[0].raw_json) + "," + small + "]";
   ASSERT_OK_AND_ASSIGN(
       ImportReport report,
       ImportStudies(Write("big.json", text), *store_,
@@ -327,9 +332,9 @@ TEST_F(ImporterTest, OversizedRecordsAreSkipped) {
 TEST_F(ImporterTest, TruncatedArrayKeepsWhatCameBeforeAndSaysSo) {
   std::string text = ArrayOf(5);
   text.resize(text.find(Compact(records_[3].raw_json)) + 100);
-  ASSERT_OK_AND_ASSIGN(ImportReport report,
-                       ImportStudies(Write("cut.json", text), *store_,
-                                     {.wanted_statuses = {}}));
+  ASSERT_OK_AND_ASSIGN(
+      ImportReport report,
+      ImportStudies(Write("cut.json", text), *store_, {.wanted_statuses = {}}));
   EXPECT_EQ(report.inserted, 3);
   EXPECT_THAT(report.stopped, StatusIs(absl::StatusCode::kDataLoss,
                                        HasSubstr("file structure broken")));

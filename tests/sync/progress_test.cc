@@ -73,9 +73,7 @@ TEST(FormatProgressTest, ImportUsesBytesForTheEtaAndNoTotalMeansNoEta) {
 // Reads what the printer wrote to a pipe.
 class PipeCapture {
  public:
-  PipeCapture() {
-    EXPECT_EQ(::pipe2(fds_, O_NONBLOCK | O_CLOEXEC), 0);
-  }
+  PipeCapture() { EXPECT_EQ(::pipe2(fds_, O_NONBLOCK | O_CLOEXEC), 0); }
   ~PipeCapture() {
     ::close(fds_[0]);
     ::close(fds_[1]);

@@ -210,8 +210,8 @@ TEST(SyncSchedulerTest, ThreadSyncsAtStartOnRequestAndStopsPromptly) {
 TEST(SyncSchedulerTest, StopCancelsASyncInProgress) {
   FakeClock clock;
   absl::Notification started;
-  auto fn = [&](const std::atomic<bool>& cancelled)
-      -> absl::StatusOr<SyncReport> {
+  auto fn =
+      [&](const std::atomic<bool>& cancelled) -> absl::StatusOr<SyncReport> {
     started.Notify();
     cancelled.wait(false);  // blocks until Stop() cancels
     return absl::CancelledError("sync cancelled");

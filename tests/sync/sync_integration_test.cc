@@ -9,11 +9,11 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "ctgov/client.h"
+#include "ctgov/curl_transport.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
-#include "ctgov/client.h"
-#include "ctgov/curl_transport.h"
 #include "store/study_store.h"
 #include "sync/dates.h"
 #include "sync/sync_test_util.h"
@@ -92,8 +92,8 @@ class SyncIntegrationTest : public ::testing::Test {
     SyncOptions options;
     options.wanted_statuses = std::move(statuses);
     options.page_size = kPageSize;
-    auto syncer = Syncer::Create(*std::move(client), store_.get(), options,
-                                 clock_);
+    auto syncer =
+        Syncer::Create(*std::move(client), store_.get(), options, clock_);
     EXPECT_OK(syncer.status());
     return *std::move(syncer);
   }
@@ -104,7 +104,9 @@ class SyncIntegrationTest : public ::testing::Test {
     return n.value_or(-1);
   }
   static int StudiesRequests() { return Requests("/api/v2/studies"); }
-  static void ResetStats() { ASSERT_OK(fake_->Control("stats/reset").status()); }
+  static void ResetStats() {
+    ASSERT_OK(fake_->Control("stats/reset").status());
+  }
   // The query strings of the /studies requests since the last ResetStats.
   static std::vector<std::string> StudiesQueries() {
     std::vector<std::string> out;
@@ -134,9 +136,7 @@ class SyncIntegrationTest : public ::testing::Test {
     return j.dump();
   }
 
-  void ExpectStoreHealthy() {
-    EXPECT_OK(store_->IntegrityCheck());
-  }
+  void ExpectStoreHealthy() { EXPECT_OK(store_->IntegrityCheck()); }
 
   static FakeCtgovServer* fake_;
   trialmatch::testing::TempDir dir_;
@@ -186,8 +186,8 @@ TEST_F(SyncIntegrationTest, FullSyncStoresExactlyTheInScopeStudiesThenIsANoOp) {
               AllOf(HasSubstr("filter.overallStatus=RECRUITING%7CNOT_YET_"
                               "RECRUITING"),
                     HasSubstr("pageSize=20"), HasSubstr("countTotal=true")));
-  EXPECT_THAT(queries[1], AllOf(HasSubstr("pageToken="),
-                                Not(HasSubstr("countTotal"))));
+  EXPECT_THAT(queries[1],
+              AllOf(HasSubstr("pageToken="), Not(HasSubstr("countTotal"))));
 
   // Again: nothing changes.
   ASSERT_OK_AND_ASSIGN(SyncReport second, syncer->Sync(SyncMode::kFull));
@@ -220,8 +220,8 @@ TEST_F(SyncIntegrationTest, IncrementalSeesStatusChangesAndNewStudies) {
   const std::string completed = active[10];
   const std::string known_other = active[20];  // stays in scope
   ASSERT_OK(fake_->UpdateStudyStatus(completed, "COMPLETED", "2099-01-05"));
-  ASSERT_OK(fake_->PatchStudy(
-      absl::StrCat(R"({"nctId":")", known_other, R"(","touch":"2099-01-05"})")));
+  ASSERT_OK(fake_->PatchStudy(absl::StrCat(R"({"nctId":")", known_other,
+                                           R"(","touch":"2099-01-05"})")));
   ASSERT_OK(fake_->PutStudy(
       NewStudy(active[0], "NCT09999001", "NOT_YET_RECRUITING", "2099-01-06")));
   ASSERT_OK(fake_->PutStudy(
@@ -238,7 +238,8 @@ TEST_F(SyncIntegrationTest, IncrementalSeesStatusChangesAndNewStudies) {
   EXPECT_TRUE(report.changed());
   EXPECT_THAT(StoredIds(*store_, Lifecycle::kLeftScope),
               ::testing::ElementsAre(completed));
-  ASSERT_OK_AND_ASSIGN(store::StoredStudy added, store_->GetStudy("NCT09999001"));
+  ASSERT_OK_AND_ASSIGN(store::StoredStudy added,
+                       store_->GetStudy("NCT09999001"));
   EXPECT_EQ(added.lifecycle, Lifecycle::kActive);
   EXPECT_THAT(store_->GetStudy("NCT09999002"),
               StatusIs(absl::StatusCode::kNotFound));
@@ -332,8 +333,8 @@ TEST_F(SyncIntegrationTest, StalePageTokenRestartsTheFullSync) {
 
 TEST_F(SyncIntegrationTest, UnreachableUpstreamFailsWithoutTouchingTheStore) {
   // A port nobody listens on: connection refused at once.
-  std::unique_ptr<Syncer> syncer = MakeSyncer(kNotYetRecruiting,
-                                              "http://127.0.0.1:1/api/v2");
+  std::unique_ptr<Syncer> syncer =
+      MakeSyncer(kNotYetRecruiting, "http://127.0.0.1:1/api/v2");
   EXPECT_THAT(syncer->Sync(), StatusIs(absl::StatusCode::kUnavailable,
                                        HasSubstr("nothing was changed")));
   ASSERT_OK_AND_ASSIGN(store::SyncState state, store_->GetSyncState());
@@ -364,7 +365,8 @@ TEST_F(SyncIntegrationTest, CancelledSyncResumesAtTheNextPage) {
   EXPECT_EQ(ActiveIds(*store_), CorpusIds({"NOT_YET_RECRUITING"}));
 }
 
-// --- Faults -------------------------------------------------------------------
+// --- Faults
+// -------------------------------------------------------------------
 
 TEST_F(SyncIntegrationTest, RetryAfterIsHonouredAndCapped) {
   ASSERT_OK(fake_->AddFault(
@@ -416,7 +418,8 @@ TEST_P(SyncFaultTest, StoreStaysIntactAndTheNextSyncResumes) {
   ASSERT_OK_AND_ASSIGN(store::SyncState state, store_->GetSyncState());
   ASSERT_TRUE(state.full_sync.has_value());
   EXPECT_EQ(static_cast<int64_t>(stored.size()), state.full_sync->studies_seen);
-  EXPECT_EQ(state.full_sync->studies_seen, state.full_sync->pages_done * kPageSize);
+  EXPECT_EQ(state.full_sync->studies_seen,
+            state.full_sync->pages_done * kPageSize);
   EXPECT_GE(state.full_sync->pages_done, 2);
   EXPECT_TRUE(std::includes(corpus.begin(), corpus.end(), stored.begin(),
                             stored.end()));
@@ -439,33 +442,42 @@ TEST_P(SyncFaultTest, StoreStaysIntactAndTheNextSyncResumes) {
 INSTANTIATE_TEST_SUITE_P(
     Faults, SyncFaultTest,
     ::testing::Values(
-        FaultCase{"ServerErrorsThenRecovery",
-                  R"({"path":"/api/v2/studies","kind":"503","count":2,"skip":2})",
-                  true},
-        FaultCase{"TruncatedBodyOnce",
-                  R"({"path":"/api/v2/studies","kind":"truncate","count":1,"skip":2})",
-                  true},
-        FaultCase{"MalformedJsonOnce",
-                  R"({"path":"/api/v2/studies","kind":"malformed_json","count":1,"skip":2})",
-                  true},
-        FaultCase{"HtmlPageOnce",
-                  R"({"path":"/api/v2/studies","kind":"html","count":1,"skip":2})",
-                  true},
-        FaultCase{"ServerErrorStreak",
-                  R"({"path":"/api/v2/studies","kind":"502","count":1000,"skip":2})",
-                  false, absl::StatusCode::kUnavailable},
-        FaultCase{"TruncatedBodies",
-                  R"({"path":"/api/v2/studies","kind":"truncate","count":1000,"skip":2})",
-                  false, absl::StatusCode::kUnavailable},
-        FaultCase{"MalformedJsonEveryTime",
-                  R"({"path":"/api/v2/studies","kind":"malformed_json","count":1000,"skip":2})",
-                  false, absl::StatusCode::kDataLoss},
-        FaultCase{"HtmlPagesEveryTime",
-                  R"({"path":"/api/v2/studies","kind":"html","count":1000,"skip":2})",
-                  false, absl::StatusCode::kUnavailable},
-        FaultCase{"LoopingPageToken",
-                  R"({"path":"/api/v2/studies","kind":"loop_token","count":1,"skip":2})",
-                  false, absl::StatusCode::kDataLoss}),
+        FaultCase{
+            "ServerErrorsThenRecovery",
+            R"({"path":"/api/v2/studies","kind":"503","count":2,"skip":2})",
+            true},
+        FaultCase{
+            "TruncatedBodyOnce",
+            R"({"path":"/api/v2/studies","kind":"truncate","count":1,"skip":2})",
+            true},
+        FaultCase{
+            "MalformedJsonOnce",
+            R"({"path":"/api/v2/studies","kind":"malformed_json","count":1,"skip":2})",
+            true},
+        FaultCase{
+            "HtmlPageOnce",
+            R"({"path":"/api/v2/studies","kind":"html","count":1,"skip":2})",
+            true},
+        FaultCase{
+            "ServerErrorStreak",
+            R"({"path":"/api/v2/studies","kind":"502","count":1000,"skip":2})",
+            false, absl::StatusCode::kUnavailable},
+        FaultCase{
+            "TruncatedBodies",
+            R"({"path":"/api/v2/studies","kind":"truncate","count":1000,"skip":2})",
+            false, absl::StatusCode::kUnavailable},
+        FaultCase{
+            "MalformedJsonEveryTime",
+            R"({"path":"/api/v2/studies","kind":"malformed_json","count":1000,"skip":2})",
+            false, absl::StatusCode::kDataLoss},
+        FaultCase{
+            "HtmlPagesEveryTime",
+            R"({"path":"/api/v2/studies","kind":"html","count":1000,"skip":2})",
+            false, absl::StatusCode::kUnavailable},
+        FaultCase{
+            "LoopingPageToken",
+            R"({"path":"/api/v2/studies","kind":"loop_token","count":1,"skip":2})",
+            false, absl::StatusCode::kDataLoss}),
     [](const ::testing::TestParamInfo<FaultCase>& param) {
       return param.param.name;
     });

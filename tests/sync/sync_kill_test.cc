@@ -63,8 +63,7 @@ std::optional<int> Wait(pid_t pid, std::chrono::seconds timeout) {
     int status = 0;
     const pid_t r = ::waitpid(pid, &status, WNOHANG);
     if (r == pid) {
-      return WIFEXITED(status) ? WEXITSTATUS(status)
-                               : 128 + WTERMSIG(status);
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     }
     if (std::chrono::steady_clock::now() > deadline) {
       ::kill(pid, SIGKILL);
@@ -80,7 +79,8 @@ struct RunResult {
   std::string output;
 };
 
-RunResult RunBinary(const std::vector<std::string>& args, const std::string& log) {
+RunResult RunBinary(const std::vector<std::string>& args,
+                    const std::string& log) {
   std::remove(log.c_str());
   RunResult r;
   r.exit_code = Wait(Spawn(args, log), std::chrono::seconds(120));
@@ -188,7 +188,8 @@ TEST_F(SyncBinaryTest, KilledMidSyncLeavesWholePagesAndTheNextRunCompletes) {
       break;
     }
     // Whole pages only: what is stored is exactly what the cursor counts.
-    EXPECT_EQ(static_cast<int64_t>(active.size()), state.full_sync->studies_seen);
+    EXPECT_EQ(static_cast<int64_t>(active.size()),
+              state.full_sync->studies_seen);
     EXPECT_EQ(state.full_sync->studies_seen,
               std::min<int64_t>(102, state.full_sync->pages_done * kPageSize));
     EXPECT_GE(state.full_sync->pages_done, pages_before);  // never goes back
@@ -216,7 +217,8 @@ TEST_F(SyncBinaryTest, KilledMidSyncLeavesWholePagesAndTheNextRunCompletes) {
 TEST_F(SyncBinaryTest, SyncSucceedsThenSkips) {
   RunResult r = RunBinary(SyncArgs(50), log_);
   ASSERT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_THAT(r.output, HasSubstr("full sync: 102 studies in 3 pages (102 new"));
+  EXPECT_THAT(r.output,
+              HasSubstr("full sync: 102 studies in 3 pages (102 new"));
   r = RunBinary(SyncArgs(50), log_);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("sync skipped: ClinicalTrials.gov data "
@@ -225,23 +227,26 @@ TEST_F(SyncBinaryTest, SyncSucceedsThenSkips) {
 
 TEST_F(SyncBinaryTest, UnreachableUpstreamExitsNonZeroWithAClearMessage) {
   const RunResult r = RunBinary({Binary(), "sync", "--store=" + store_path_,
-                           "--ctgov_base_url=http://127.0.0.1:1/api/v2",
-                           "--max_attempts=2", "--log_level=error"},
-                          log_);
+                                 "--ctgov_base_url=http://127.0.0.1:1/api/v2",
+                                 "--max_attempts=2", "--log_level=error"},
+                                log_);
   EXPECT_EQ(r.exit_code, 1) << r.output;
   EXPECT_THAT(r.output, HasSubstr("ClinicalTrials.gov is unreachable"));
   EXPECT_THAT(r.output, HasSubstr("Nothing stored was lost"));
 }
 
 TEST_F(SyncBinaryTest, UsageErrorsExitTwo) {
-  EXPECT_EQ(RunBinary({Binary(), "sync", "--store=" + store_path_, "--page_size=0"},
+  EXPECT_EQ(
+      RunBinary({Binary(), "sync", "--store=" + store_path_, "--page_size=0"},
                 log_)
-                .exit_code,
-            2);
+          .exit_code,
+      2);
   EXPECT_EQ(RunBinary({Binary(), "sync", "--no_such_flag"}, log_).exit_code, 2);
-  EXPECT_EQ(RunBinary({Binary(), "import", "--store=" + store_path_}, log_).exit_code,
-            2);
-  EXPECT_EQ(RunBinary({Binary(), "import", "--format=xml", "x"}, log_).exit_code, 2);
+  EXPECT_EQ(
+      RunBinary({Binary(), "import", "--store=" + store_path_}, log_).exit_code,
+      2);
+  EXPECT_EQ(
+      RunBinary({Binary(), "import", "--format=xml", "x"}, log_).exit_code, 2);
 }
 
 TEST_F(SyncBinaryTest, ImportReportsBadRecordsAndMissingFiles) {
@@ -250,26 +255,25 @@ TEST_F(SyncBinaryTest, ImportReportsBadRecordsAndMissingFiles) {
   const std::string path = dir_.File("bad.json").string();
   const std::string text = "[" + good + ",\n{\"not\": \"a study\"}]";
   std::ofstream(path) << text;
-  RunResult r = RunBinary({Binary(), "import", "--store=" + store_path_,
-                     "--log_level=error", path},
-                    log_);
+  RunResult r = RunBinary(
+      {Binary(), "import", "--store=" + store_path_, "--log_level=error", path},
+      log_);
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_THAT(r.output, HasSubstr("import: 2 records read from 1 file, 1 "
                                   "stored"));
-  EXPECT_THAT(r.output,
-              HasSubstr("skipped element 1 (byte " +
-                        std::to_string(text.find("{\"not\"")) + ")"));
+  EXPECT_THAT(r.output, HasSubstr("skipped element 1 (byte " +
+                                  std::to_string(text.find("{\"not\"")) + ")"));
 
   r = RunBinary({Binary(), "import", "--store=" + store_path_,
-           dir_.File("missing.json").string()},
-          log_);
+                 dir_.File("missing.json").string()},
+                log_);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("missing.json: no such file"));
 
   std::ofstream(dir_.File("empty.json").string()).flush();
   r = RunBinary({Binary(), "import", "--store=" + store_path_,
-           dir_.File("empty.json").string()},
-          log_);
+                 dir_.File("empty.json").string()},
+                log_);
   EXPECT_EQ(r.exit_code, 1);
   EXPECT_THAT(r.output, HasSubstr("empty"));
 }

@@ -23,8 +23,7 @@ inline std::vector<std::string> CorpusIds(
     const std::set<std::string>& statuses) {
   std::vector<std::string> ids;
   std::istringstream in(trialmatch::testing::ReadFile(
-      trialmatch::testing::SharedDataDir() / "ctgov_v2" /
-      "studies_index.tsv"));
+      trialmatch::testing::SharedDataDir() / "ctgov_v2" / "studies_index.tsv"));
   std::string line;
   std::getline(in, line);  // header
   while (std::getline(in, line)) {
