@@ -76,11 +76,18 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
   builder.AddListeningPort(address, grpc::InsecureServerCredentials(), &port);
   builder.SetMaxSendMessageSize(options.max_send_message_bytes);
   builder.SetMaxReceiveMessageSize(options.max_receive_message_bytes);
+  // gRPC sets SO_REUSEPORT by default: a second server on a busy port would
+  // silently share it. A busy port must be an error.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   for (grpc::Service* service : services) builder.RegisterService(service);
   std::unique_ptr<GrpcServer> server(new GrpcServer());
   server->server_ = builder.BuildAndStart();
   if (server->server_ == nullptr || port == 0) {
-    if (server->server_ != nullptr) server->server_->Shutdown();
+    if (server->server_ != nullptr) {
+      server->server_->Shutdown();
+      server->server_->Wait();
+      server->server_.reset();
+    }
     return absl::UnavailableError(
         absl::StrCat("cannot listen on ", address,
                      " (address in use, or not an address of this host)"));
@@ -94,6 +101,7 @@ absl::StatusOr<std::unique_ptr<GrpcServer>> GrpcServer::Start(
 }
 
 GrpcServer::~GrpcServer() {
+  if (server_ == nullptr) return;  // failed start
   Shutdown(absl::ZeroDuration());
   Wait();
 }

@@ -1,0 +1,54 @@
+#include "server/upstream_monitor.h"
+
+#include <atomic>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "testing/fake_clock.h"
+
+namespace trialmatch::server {
+namespace {
+
+using ::trialmatch::testing::FakeClock;
+
+TEST(UpstreamMonitorTest, OutageOpensTheCircuitWithOneTrialPerInterval) {
+  FakeClock clock;
+  UpstreamMonitor monitor({.retry_interval = absl::Seconds(30)}, clock);
+  EXPECT_TRUE(monitor.up());
+  EXPECT_TRUE(monitor.ShouldTry());
+
+  monitor.ReportOutage(absl::UnavailableError("HTTP 503"));
+  EXPECT_FALSE(monitor.up());
+  EXPECT_EQ(monitor.down_since(), clock.Now());
+  EXPECT_EQ(monitor.last_cause(), "UNAVAILABLE: HTTP 503");
+  EXPECT_FALSE(monitor.ShouldTry());
+  clock.Advance(absl::Seconds(29));
+  EXPECT_FALSE(monitor.ShouldTry());
+  clock.Advance(absl::Seconds(1));
+  EXPECT_TRUE(monitor.ShouldTry());   // the half-open trial
+  EXPECT_FALSE(monitor.ShouldTry());  // only one per interval
+
+  monitor.ReportSuccess();
+  EXPECT_TRUE(monitor.up());
+  EXPECT_TRUE(monitor.ShouldTry());
+  EXPECT_EQ(monitor.last_cause(), "");
+}
+
+TEST(UpstreamMonitorTest, ProberReportsOutageAndRecovery) {
+  UpstreamMonitor monitor({.retry_interval = absl::Milliseconds(10)});
+  std::atomic<int> probes{0};
+  absl::Notification recovered;
+  monitor.StartProber([&]() -> absl::Status {
+    const int n = ++probes;
+    if (n < 3) return absl::UnavailableError("down");
+    if (n == 3) recovered.Notify();
+    return absl::OkStatus();
+  });
+  ASSERT_TRUE(recovered.WaitForNotificationWithTimeout(absl::Seconds(30)));
+  monitor.StopProber();
+  EXPECT_TRUE(monitor.up());
+  EXPECT_GE(probes.load(), 3);
+}
+
+}  // namespace
+}  // namespace trialmatch::server
