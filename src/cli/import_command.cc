@@ -32,10 +32,11 @@ int ImportCommand(const std::vector<std::string>& args) {
       "skipped.");
   flags.set_positional_help("PATH (a file, a directory, or - for stdin)");
   flags.String("store", &store_path, "SQLite study store path");
-  flags.StringList("statuses", &statuses,
-                   "overall statuses to keep active (comma-separated; "
-                   "default RECRUITING,NOT_YET_RECRUITING); others are "
-                   "stored as LEFT_SCOPE");
+  flags.StringList(
+      "statuses", &statuses,
+      "overall statuses to keep active (comma-separated; "
+      "default RECRUITING,NOT_YET_RECRUITING; ALL = every status); others are "
+      "stored as LEFT_SCOPE");
   flags.Int("batch_size", &options.batch_size, "studies per store transaction");
   flags.String("format", &format,
                "auto, array, page, jsonl, values or directory");
@@ -57,7 +58,7 @@ int ImportCommand(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   options.format = *parsed_format;
-  if (!statuses.empty()) options.wanted_statuses = statuses;
+  options.wanted_statuses = sync::WantedStatusesFromFlag(statuses);
   if (options.batch_size < 1) {
     std::cerr << "trialmatch import: --batch_size must be >= 1\n";
     return kExitUsage;

@@ -60,9 +60,10 @@ int SyncCommand(const std::vector<std::string>& args) {
             "attempts per request before giving up (retries back off)");
   flags.Bool("full", &full,
              "force a full sync with reconciliation (resumes one in progress)");
-  flags.StringList("statuses", &statuses,
-                   "overall statuses to keep active (comma-separated; "
-                   "default RECRUITING,NOT_YET_RECRUITING)");
+  flags.StringList(
+      "statuses", &statuses,
+      "overall statuses to keep active (comma-separated; "
+      "default RECRUITING,NOT_YET_RECRUITING; ALL = every status)");
   flags.Duration("overlap", &sync_options.overlap,
                  "how far before the watermark an incremental sync starts");
   flags.Duration("full_sync_interval", &sync_options.full_sync_interval,
@@ -79,7 +80,7 @@ int SyncCommand(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   if (!ApplyLogLevelFlag("trialmatch sync", log_level)) return kExitUsage;
-  if (!statuses.empty()) sync_options.wanted_statuses = statuses;
+  sync_options.wanted_statuses = sync::WantedStatusesFromFlag(statuses);
 
   absl::StatusOr<ctgov::CtgovClient> client =
       ctgov::CtgovClient::CreateDefault(ctgov_options);

@@ -36,6 +36,16 @@ std::string Plural(int64_t n, std::string_view one, std::string_view many) {
 
 }  // namespace
 
+std::vector<std::string> WantedStatusesFromFlag(
+    const std::vector<std::string>& values) {
+  if (values.empty()) return DefaultWantedStatuses();
+  if (values.size() == 1 && absl::AsciiStrToUpper(absl::StripAsciiWhitespace(
+                                common::ToAbsl(values[0]))) == "ALL") {
+    return {};
+  }
+  return values;
+}
+
 std::string_view SyncKindName(SyncKind kind) {
   switch (kind) {
     case SyncKind::kSkipped:

@@ -63,6 +63,12 @@ inline const std::vector<std::string>& DefaultWantedStatuses() {
   return *kStatuses;
 }
 
+// The wanted statuses a --statuses flag asks for: no value -> the defaults;
+// the single value "ALL" (any case) -> {} (every status: the whole
+// registry); otherwise the values as given.
+std::vector<std::string> WantedStatusesFromFlag(
+    const std::vector<std::string>& values);
+
 struct SyncOptions {
   // overallStatus values in scope (upper case; normalised by Create). Empty
   // means every status — the whole registry.

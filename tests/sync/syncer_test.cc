@@ -301,3 +301,19 @@ TEST_F(SyncerTest, AnInterruptedReconciliationResumesWithoutRefetchingPages) {
 
 }  // namespace
 }  // namespace trialmatch::sync
+
+namespace trialmatch::sync {
+namespace {
+
+TEST(WantedStatusesFromFlagTest, DefaultsAllAndLists) {
+  EXPECT_EQ(WantedStatusesFromFlag({}), DefaultWantedStatuses());
+  EXPECT_TRUE(WantedStatusesFromFlag({"ALL"}).empty());
+  EXPECT_TRUE(WantedStatusesFromFlag({" all "}).empty());
+  EXPECT_EQ(WantedStatusesFromFlag({"COMPLETED", "ALL"}),
+            (std::vector<std::string>{"COMPLETED", "ALL"}));
+  EXPECT_EQ(WantedStatusesFromFlag({"RECRUITING"}),
+            (std::vector<std::string>{"RECRUITING"}));
+}
+
+}  // namespace
+}  // namespace trialmatch::sync
