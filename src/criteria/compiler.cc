@@ -37,20 +37,22 @@ bool Overlaps(int32_t a0, int32_t a1, int32_t b0, int32_t b1) {
   return a0 < b1 && b0 < a1;
 }
 
+// `s` with runs of white space turned into one space and no leading or
+// trailing white space.
 std::string CollapseSpace(std::string_view s) {
-  std::string out;
-  out.reserve(s.size());
-  bool space = false;
+  std::string out(s.size(), '\0');
+  size_t w = 0;
+  bool pending = false;
   for (char c : s) {
-    const bool ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
-    if (ws) {
-      space = !out.empty();
+    if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
+      pending = w > 0;
       continue;
     }
-    if (space) out.push_back(' ');
-    space = false;
-    out.push_back(c);
+    if (pending) out[w++] = ' ';
+    pending = false;
+    out[w++] = c;
   }
+  out.resize(w);
   return out;
 }
 
@@ -143,14 +145,17 @@ Leaf Unknown(std::string rule_id, int32_t b, int32_t e, std::string note = "") {
 
 // --- Text analysis of one criterion --------------------------------------
 
+// Reads one criterion at a time. Reused across the criteria of a study so
+// its buffers keep their capacity (few allocations per criterion).
 class CriterionAnalyzer {
  public:
-  CriterionAnalyzer(std::string_view text, const RuleSet& rules,
-                    const BlockContext& ctx, CompileCounters* counters)
-      : t_(text), rules_(rules), ctx_(ctx), counters_(counters) {}
+  CriterionAnalyzer(const RuleSet& rules, CompileCounters* counters)
+      : rules_(rules), counters_(counters) {}
 
-  // Reads the text; `cands` receives the candidates the plan refers to.
-  Plan Analyze(const std::vector<StudyCondition>* study_conditions,
+  // Reads `text` in context `ctx`; `cands` receives the candidates the plan
+  // refers to.
+  Plan Analyze(std::string_view text, const BlockContext& ctx,
+               const std::vector<StudyCondition>* study_conditions,
                std::vector<Candidate>* cands);
 
  private:
@@ -195,20 +200,34 @@ class CriterionAnalyzer {
   bool ResidualIn(int32_t b, int32_t e, bool skip_scopes) const;
   void AddAll(Plan* plan, bool informational, const std::string& note);
 
-  std::string_view t_;
   const RuleSet& rules_;
-  const BlockContext& ctx_;
   CompileCounters* counters_;
+  std::string_view t_;
+  BlockContext ctx_;
   std::vector<Candidate>* cands_ = nullptr;
   RuleSet::ScanResult scan_;
-  std::vector<bool> accepted_;
-  std::vector<bool> negated_;
+  std::vector<uint8_t> accepted_;
+  std::vector<uint8_t> negated_;
+  std::vector<uint8_t> in_candidate_;  // byte covered by an accepted candidate
+  std::vector<uint8_t> depth_;  // bracket depth before each byte (per statement)
   std::string lower_;
   std::vector<Token> tokens_;
   std::vector<Statement> statements_;
-  std::vector<Range> negations_, pseudo_, post_neg_, exceptions_, conditionals_,
-      fillers_, breaks_, excl_markers_, permissions_, vetoes_, examples_,
-      time_windows_, administrative_;
+  RuleSet::PhraseMatches found_;
+  std::vector<Range>& Role(PhraseRole r) { return found_[static_cast<int>(r)]; }
+  std::vector<Range>& negations_ = Role(PhraseRole::kNegation);
+  std::vector<Range>& pseudo_ = Role(PhraseRole::kPseudoNegation);
+  std::vector<Range>& post_neg_ = Role(PhraseRole::kPostNegation);
+  std::vector<Range>& exceptions_ = Role(PhraseRole::kException);
+  std::vector<Range>& conditionals_ = Role(PhraseRole::kConditional);
+  std::vector<Range>& fillers_ = Role(PhraseRole::kFiller);
+  std::vector<Range>& breaks_ = Role(PhraseRole::kClauseBreak);
+  std::vector<Range>& excl_markers_ = Role(PhraseRole::kExclusionMarker);
+  std::vector<Range>& permissions_ = Role(PhraseRole::kPermission);
+  std::vector<Range>& vetoes_ = Role(PhraseRole::kConditionVeto);
+  std::vector<Range>& examples_ = Role(PhraseRole::kExamples);
+  std::vector<Range>& time_windows_ = Role(PhraseRole::kTimeWindow);
+  std::vector<Range>& administrative_ = Role(PhraseRole::kAdministrative);
   std::vector<Scope> exception_scopes_, conditional_scopes_;
   std::vector<uint8_t> covered_;
   bool covers_all_ = false;
@@ -218,8 +237,10 @@ void CriterionAnalyzer::SplitStatements() {
   const auto n = static_cast<int32_t>(t_.size());
   int32_t start = 0;
   int depth = 0;
+  depth_.assign(t_.size() + 1, 0);
   for (int32_t i = 0; i < n; ++i) {
     const char c = t_[i];
+    depth_[i] = static_cast<uint8_t>(std::min(depth, 255));
     if (c == '(' || c == '[') ++depth;
     if ((c == ')' || c == ']') && depth > 0) --depth;
     bool brk = false;
@@ -343,7 +364,7 @@ bool CriterionAnalyzer::AllowedPrefix(int32_t from, int32_t to) const {
 
 void CriterionAnalyzer::DecideNegation() {
   std::vector<Candidate>& c = *cands_;
-  negated_.assign(c.size(), false);
+  negated_.assign(c.size(), 0);
   for (size_t i = 0; i < c.size(); ++i) {
     if (!accepted_[i] || IsNumericKind(c[i].kind)) continue;
     const int st = StatementOf(c[i].begin);
@@ -387,7 +408,7 @@ void CriterionAnalyzer::DecideNegation() {
 
 void CriterionAnalyzer::AcceptCandidates() {
   std::vector<Candidate>& c = *cands_;
-  accepted_.assign(c.size(), true);
+  accepted_.assign(c.size(), 1);
   for (size_t i = 0; i < c.size(); ++i) {
     // Candidates inside examples ("(e.g. lupus, psoriasis)") are not
     // requirements of their own.
@@ -429,6 +450,11 @@ void CriterionAnalyzer::AcceptCandidates() {
     }
     Cover(c[i].begin, c[i].end);
     if (c[i].covers_criterion) covers_all_ = true;
+  }
+  in_candidate_.assign(t_.size(), 0);
+  for (size_t i = 0; i < c.size(); ++i) {
+    if (!accepted_[i]) continue;
+    for (int32_t k = c[i].begin; k < c[i].end; ++k) in_candidate_[k] = 1;
   }
 }
 
@@ -512,11 +538,7 @@ void CriterionAnalyzer::BuildStatementPlan(const Statement& st, Plan* plan) {
     if (ch == '(' || ch == '[') ++depth;
     if ((ch == ')' || ch == ']') && depth > 0) --depth;
     if (depth > 0) continue;
-    bool in_cand = false;
-    for (size_t k = 0; k < c.size(); ++k) {
-      if (accepted_[k] && i >= c[k].begin && i < c[k].end) in_cand = true;
-    }
-    if (in_cand || InScopes(exception_scopes_, i)) continue;
+    if (in_candidate_[i] || InScopes(exception_scopes_, i)) continue;
     const Scope* cs = ScopeAt(conditional_scopes_, i);
     if (cs != nullptr && !cs->leading) continue;
     if (ch == ',') {
@@ -542,15 +564,8 @@ void CriterionAnalyzer::BuildStatementPlan(const Statement& st, Plan* plan) {
     } else {
       continue;
     }
-    int d = 0;
-    for (int32_t i = st.begin; i < tok.begin; ++i) {
-      if (t_[i] == '(' || t_[i] == '[') ++d;
-      if ((t_[i] == ')' || t_[i] == ']') && d > 0) --d;
-    }
-    bool in_cand = false;
-    for (size_t k = 0; k < c.size(); ++k) {
-      if (accepted_[k] && tok.begin >= c[k].begin && tok.begin < c[k].end) in_cand = true;
-    }
+    const int d = depth_[tok.begin];
+    const bool in_cand = in_candidate_[tok.begin] != 0;
     const Scope* cs = ScopeAt(conditional_scopes_, tok.begin);
     if (d > 0 || in_cand || InScopes(exception_scopes_, tok.begin) ||
         (cs != nullptr && !cs->leading)) {
@@ -917,9 +932,18 @@ void CriterionAnalyzer::BuildStatementPlan(const Statement& st, Plan* plan) {
   for (Group& g : groups) plan->groups.push_back(std::move(g));
 }
 
-Plan CriterionAnalyzer::Analyze(const std::vector<StudyCondition>* study_conditions,
+Plan CriterionAnalyzer::Analyze(std::string_view text, const BlockContext& ctx,
+                                const std::vector<StudyCondition>* study_conditions,
                                 std::vector<Candidate>* cands) {
+  t_ = text;
+  ctx_ = ctx;
   cands_ = cands;
+  tokens_.clear();
+  statements_.clear();
+  for (auto& v : found_) v.clear();
+  exception_scopes_.clear();
+  conditional_scopes_.clear();
+  covers_all_ = false;
   internal::ExtractOptions eo;
   eo.exclusion_section = ctx_.exclusion_section;
   eo.study_conditions = study_conditions;
@@ -930,32 +954,16 @@ Plan CriterionAnalyzer::Analyze(const std::vector<StudyCondition>* study_conditi
   }
   internal::ExtractCandidates(t_, rules_, scan_, eo, cands, counters_);
   covered_.assign(t_.size(), 0);
-  lower_ = absl::AsciiStrToLower(std::string(t_));
+  lower_.assign(t_.data(), t_.size());
+  absl::AsciiStrToLower(&lower_);
   tokens_.reserve(t_.size() / 5 + 4);
   Tokenize(t_, lower_, &tokens_);
   SplitStatements();
   // A criterion without candidates needs the phrases only to tell
   // administrative text or filler from unread requirements.
   if (!cands->empty() || scan_.administrative) {
-    RuleSet::PhraseMatches found;
-    rules_.FindTextPhrases(t_, &found);
+    rules_.FindTextPhrases(t_, &found_);
     if (counters_ != nullptr) ++counters_->phrase_scans;
-    auto take = [&](PhraseRole role, std::vector<Range>* v) {
-      *v = std::move(found[static_cast<int>(role)]);
-    };
-    take(PhraseRole::kFiller, &fillers_);
-    take(PhraseRole::kExamples, &examples_);
-    take(PhraseRole::kAdministrative, &administrative_);
-    take(PhraseRole::kTimeWindow, &time_windows_);
-    take(PhraseRole::kNegation, &negations_);
-    take(PhraseRole::kPseudoNegation, &pseudo_);
-    take(PhraseRole::kPostNegation, &post_neg_);
-    take(PhraseRole::kException, &exceptions_);
-    take(PhraseRole::kConditional, &conditionals_);
-    take(PhraseRole::kClauseBreak, &breaks_);
-    take(PhraseRole::kExclusionMarker, &excl_markers_);
-    take(PhraseRole::kPermission, &permissions_);
-    take(PhraseRole::kConditionVeto, &vetoes_);
   }
   // Phrases inside candidates are part of them ("no more than" inside a
   // bound, "non-small cell" inside a synonym).
@@ -979,13 +987,8 @@ Plan CriterionAnalyzer::Analyze(const std::vector<StudyCondition>* study_conditi
   FindScopes();
   // Markers inside parentheses ("(use of growth factors is acceptable)")
   // speak about a detail, not about the statement.
-  auto depth_at = [&](const Statement& st, int32_t pos) {
-    int d = 0;
-    for (int32_t i = st.begin; i < pos; ++i) {
-      if (t_[i] == '(' || t_[i] == '[') ++d;
-      if ((t_[i] == ')' || t_[i] == ']') && d > 0) --d;
-    }
-    return d;
+  auto depth_at = [&](const Statement&, int32_t pos) {
+    return static_cast<int>(depth_[pos]);
   };
   for (Statement& st : statements_) {
     for (const Range& r : excl_markers_) {
@@ -1276,6 +1279,8 @@ void StudyAssembler::CompileText(std::string_view original,
         "invalid UTF-8 replaced (", nt.invalid_utf8_bytes(), " bytes)"));
   }
   const TextStructure st = ParseStructure(nt, rules_);
+  CriterionAnalyzer analyzer(rules_, counters_);
+  std::vector<Candidate> cands;
   std::vector<BlockContext> ctxs(st.blocks.size());
   std::vector<int> crit_of(st.blocks.size(), -1);
   for (size_t b = 0; b < st.blocks.size(); ++b) {
@@ -1329,9 +1334,8 @@ void StudyAssembler::CompileText(std::string_view original,
         continue;
       }
     }
-    std::vector<Candidate> cands;
-    CriterionAnalyzer analyzer(text, rules_, ctx, counters_);
-    Plan plan = analyzer.Analyze(study_conditions, &cands);
+    cands.clear();
+    Plan plan = analyzer.Analyze(text, ctx, study_conditions, &cands);
     if (has_children) {
       // A lead-in's own typed literals stay; when it is an any-of group they
       // cannot also be conjuncts of it.

@@ -228,6 +228,12 @@ bool BuildNumeric(std::string_view text, const RuleSet& rules,
     } else if (!uln) {
       return false;
     }
+    // A number with a unit this quantity does not know is not read in an
+    // assumed unit ("weight loss > 10%").
+    if (Participated(value) && !Participated(unit) && !uln) {
+      const size_t after = static_cast<size_t>(Offset(text, value)) + value.size();
+      if (rules.UnitAt(text, after)) return false;
+    }
     std::optional<Comparison> op = rule.default_op;
     if (cap.Has(CaptureRole::kCmp)) {
       op = rules.ClassifyComparator(StripEcho(View(cap.Get(CaptureRole::kCmp))));
@@ -345,47 +351,47 @@ bool Near(double a, double b) {
 // candidates.
 void ResolveOverlaps(std::vector<Candidate>* cands) {
   std::vector<Candidate>& v = *cands;
-  std::stable_sort(v.begin(), v.end(), [](const Candidate& a, const Candidate& b) {
-    if (a.begin != b.begin) return a.begin < b.begin;
-    return (a.end - a.begin) > (b.end - b.begin);
+  if (v.size() < 2) return;
+  // Order by start, longer first (indexes: candidates are large to move).
+  std::vector<int> order(v.size());
+  for (size_t i = 0; i < v.size(); ++i) order[i] = static_cast<int>(i);
+  std::stable_sort(order.begin(), order.end(), [&](int x, int y) {
+    if (v[x].begin != v[y].begin) return v[x].begin < v[y].begin;
+    return (v[x].end - v[x].begin) > (v[y].end - v[y].begin);
   });
   std::vector<bool> drop(v.size(), false);
-  for (size_t i = 0; i < v.size(); ++i) {
-    for (size_t j = 0; j < v.size(); ++j) {
+  for (size_t oi = 0; oi < order.size(); ++oi) {
+    for (size_t oj = 0; oj < order.size(); ++oj) {
+      const int i = order[oi];
+      const int j = order[oj];
       if (i == j || drop[i] || drop[j]) continue;
       const Candidate& a = v[i];
       const Candidate& b = v[j];
       if (!Overlaps(a.begin, a.end, b.begin, b.end)) continue;
       const bool b_in_a = b.begin >= a.begin && b.end <= a.end;
       const bool same_span = a.begin == b.begin && a.end == b.end;
+      const bool later = oj > oi;
       if (b.kind == Kind::kCondition && a.kind != Kind::kCondition && b_in_a) {
         drop[j] = true;
         continue;
       }
       if (a.kind == Kind::kCondition && b.kind == Kind::kCondition) {
         if (b_in_a && !same_span) drop[j] = true;
-        if (same_span && j > i) drop[j] = true;
+        if (same_span && later) drop[j] = true;
         continue;
       }
       if (a.kind != b.kind) continue;
       if (same_span) {
         if (b.priority < a.priority) {
           drop[j] = true;
-        } else if (b.priority == a.priority && j > i &&
+        } else if (b.priority == a.priority && later &&
                    (b.quantity == a.quantity || !IsNumericKind(a.kind))) {
           drop[j] = true;
         }
         continue;
       }
       if (b_in_a) {
-        // A longer match of a lower-priority rule does not swallow a
-        // different quantity matched by a higher-priority one.
-        if (b.priority > a.priority && b.quantity != a.quantity &&
-            IsNumericKind(a.kind)) {
-          drop[i] = true;
-        } else {
-          drop[j] = true;
-        }
+        drop[j] = true;  // the longer match reads more of the text
         continue;
       }
       // Partial overlap of the same kind: keep the longer one.
@@ -397,7 +403,8 @@ void ResolveOverlaps(std::vector<Candidate>* cands) {
     }
   }
   std::vector<Candidate> kept;
-  for (size_t i = 0; i < v.size(); ++i) {
+  kept.reserve(v.size());
+  for (int i : order) {
     if (!drop[i]) kept.push_back(std::move(v[i]));
   }
   v = std::move(kept);

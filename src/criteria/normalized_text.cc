@@ -110,12 +110,14 @@ const char* Replacement(char32_t c) {
 
 struct Entity {
   const char* name;  // including '&' and ';'
+  size_t length;
   const char* value;
 };
 constexpr Entity kEntities[] = {
-    {"&gt;", ">"},    {"&lt;", "<"},     {"&amp;", "&"},  {"&ge;", ">="},
-    {"&le;", "<="},   {"&nbsp;", " "},   {"&quot;", "\""}, {"&#39;", "'"},
-    {"&apos;", "'"},  {"&#34;", "\""},   {"&#62;", ">"},  {"&#60;", "<"},
+    {"&gt;", 4, ">"},     {"&lt;", 4, "<"},     {"&amp;", 5, "&"},
+    {"&ge;", 4, ">="},    {"&le;", 4, "<="},    {"&nbsp;", 6, " "},
+    {"&quot;", 6, "\""},  {"&#39;", 5, "'"},    {"&apos;", 6, "'"},
+    {"&#34;", 5, "\""},   {"&#62;", 5, ">"},    {"&#60;", 5, "<"},
 };
 
 bool IsAsciiPunct(char c) {
@@ -138,27 +140,28 @@ Span NormalizedText::ToOriginal(int32_t begin, int32_t end) const {
 NormalizedText Normalize(std::string_view original) {
   NormalizedText nt;
   nt.original_size_ = static_cast<int32_t>(original.size());
-  std::string text;
-  std::vector<int32_t> begins;
-  std::vector<int32_t> ends;
-  const size_t reserve = original.size() + original.size() / 16;
-  text.reserve(reserve);
-  begins.reserve(reserve);
-  ends.reserve(reserve);
+  // Output never exceeds 4/3 of the input (a 3-byte circled number becomes
+  // "(20)"), so the buffers are sized once and written by index.
+  const size_t cap = original.size() + original.size() / 3 + 16;
+  std::string text(cap, '\0');
+  std::vector<int32_t> begins(cap);
+  std::vector<int32_t> ends(cap);
+  size_t w = 0;
   int invalid = 0;
   struct Sink {
     std::string& text;
     std::vector<int32_t>& begins;
     std::vector<int32_t>& ends;
+    size_t& w;
     void Emit(std::string_view s, int32_t b, int32_t e) {
       for (char ch : s) {
-        text.push_back(ch);
-        begins.push_back(b);
-        ends.push_back(e);
+        text[w] = ch;
+        begins[w] = b;
+        ends[w] = e;
+        ++w;
       }
     }
-  } out{text, begins, ends};
-
+  } out{text, begins, ends, w};
   bool in_superscript = false;
   size_t p = 0;
   const size_t n = original.size();
@@ -166,13 +169,24 @@ NormalizedText Normalize(std::string_view original) {
   while (p < n) {
     const auto b = static_cast<int32_t>(p);
     const char c = original[p];
+    // Fast path: printable ASCII other than '\\' and '&', LF and TAB.
+    if ((c >= 0x20 && c < 0x7F && c != '\\' && c != '&') || c == '\n' ||
+        c == '\t') {
+      text[w] = c;
+      begins[w] = b;
+      ends[w] = b + 1;
+      ++w;
+      ++p;
+      in_superscript = false;
+      continue;
+    }
     // Markdown escapes and (possibly escaped) HTML entities.
     if (c == '\\' || c == '&') {
       const size_t amp = (c == '&') ? p : p + 1;
       bool done = false;
       if (amp < n && original[amp] == '&') {
         for (const Entity& ent : kEntities) {
-          const size_t len = std::strlen(ent.name);
+          const size_t len = ent.length;
           if (original.compare(amp, len, ent.name) == 0) {
             out.Emit(ent.value, b, static_cast<int32_t>(amp + len));
             p = amp + len;
@@ -243,6 +257,9 @@ NormalizedText Normalize(std::string_view original) {
       out.Emit(original.substr(b, len), b, e);
     }
   }
+  text.resize(w);
+  begins.resize(w);
+  ends.resize(w);
   nt.text_ = std::move(text);
   nt.begin_ = std::move(begins);
   nt.end_ = std::move(ends);

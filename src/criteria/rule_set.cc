@@ -567,6 +567,13 @@ absl::Status RuleSetBuilder::BuildQuantities() {
                   all_units.end());
   any_unit_union_ = all_units.empty() ? "[^\\x00-\\x{10FFFF}]"
                                       : absl::StrJoin(all_units, "|");
+  if (!all_units.empty()) {
+    TRIALMATCH_ASSIGN_OR_RETURN(
+        set_->any_unit_,
+        Compile("\\s*(?:%|" + any_unit_union_ + ")(?:\\b|$|[^a-z0-9])", false,
+                SourceLocation{"units", 0}, "all units", false, 0,
+                options_.max_dictionary_program_size));
+  }
   return absl::OkStatus();
 }
 
@@ -1065,6 +1072,36 @@ absl::Status RuleSetBuilder::BuildTriggerSet() {
     group += 1 + re->NumberOfCapturingGroups();
   }
   set_->text_phrase_groups_ = group;
+  {
+    // Classifies a found span: one anchored pass over all roles.
+    auto roles = std::make_unique<RE2::Set>(opt, RE2::ANCHOR_BOTH);
+    for (const auto& [g, role] : set_->text_phrase_roles_) {
+      std::string error;
+      if (roles->Add(role_patterns_[static_cast<int>(role)], &error) < 0) {
+        return absl::InvalidArgumentError("phrase roles: " + error);
+      }
+    }
+    if (!roles->Compile()) {
+      return absl::InvalidArgumentError(
+          "phrase roles: the RE2::Set exceeds its memory budget");
+    }
+    set_->text_phrase_roles_set_ = std::move(roles);
+  }
+  std::vector<std::string> headings;
+  for (PhraseRole role : {PhraseRole::kSectionInclusion,
+                          PhraseRole::kSectionExclusion,
+                          PhraseRole::kSectionNeutral}) {
+    if (!role_patterns_[static_cast<int>(role)].empty()) {
+      headings.push_back("(?:" + role_patterns_[static_cast<int>(role)] + ")");
+    }
+  }
+  if (!headings.empty()) {
+    TRIALMATCH_ASSIGN_OR_RETURN(
+        set_->section_headings_,
+        Compile(absl::StrJoin(headings, "|"), false,
+                SourceLocation{"phrases", 0}, "section headings", false, 0,
+                options_.max_dictionary_program_size));
+  }
   if (!alternatives.empty()) {
     TRIALMATCH_ASSIGN_OR_RETURN(
         set_->text_phrases_,
@@ -1210,13 +1247,13 @@ void RuleSet::Scan(std::string_view text, ScanResult* out) const {
 }
 
 void RuleSet::FindTextPhrases(std::string_view text, PhraseMatches* out) const {
-  for (auto& v : *out) v.clear();
   if (text_phrases_ == nullptr) return;
   // Boundaries come from the combined pattern (DFA only); the role is the
   // first role, in priority order, whose own pattern matches the whole span
   // (a short anchored DFA run) — cheaper than capture groups over the big
   // combined program.
   re2::StringPiece m;
+  std::vector<int> hits;
   size_t pos = 0;
   while (pos <= text.size() &&
          text_phrases_->Match(text, pos, text.size(), RE2::UNANCHORED, &m, 1)) {
@@ -1224,7 +1261,16 @@ void RuleSet::FindTextPhrases(std::string_view text, PhraseMatches* out) const {
     const auto end = static_cast<int32_t>(begin + m.size());
     pos = static_cast<size_t>(end > begin ? end : begin + 1);
     if (end == begin) continue;
-    for (const auto& [g, role] : text_phrase_roles_) {
+    // The first role (in priority order) whose pattern spans the match.
+    hits.clear();
+    RE2::Set::ErrorInfo info;
+    if (text_phrase_roles_set_->Match(m, &hits, &info) && !hits.empty()) {
+      const int first = *std::min_element(hits.begin(), hits.end());
+      const PhraseRole role = text_phrase_roles_[first].second;
+      (*out)[static_cast<int>(role)].emplace_back(begin, end);
+      continue;
+    }
+    for (const auto& [g, role] : text_phrase_roles_) {  // cannot tell: slow path
       const RE2& re = *phrase_union_[static_cast<int>(role)];
       if (re.Match(text, static_cast<size_t>(begin), static_cast<size_t>(end),
                    RE2::ANCHOR_BOTH, nullptr, 0)) {
@@ -1296,6 +1342,17 @@ bool RuleSet::MatchesPhrase(PhraseRole role, std::string_view text,
     *match_end = static_cast<int32_t>(match.data() - text.data() + match.size());
   }
   return true;
+}
+
+bool RuleSet::UnitAt(std::string_view text, size_t pos) const {
+  return any_unit_ != nullptr && pos <= text.size() &&
+         any_unit_->Match(text, pos, text.size(), RE2::ANCHOR_START, nullptr, 0);
+}
+
+bool RuleSet::MaybeSectionHeading(std::string_view line) const {
+  return section_headings_ != nullptr &&
+         section_headings_->Match(line, 0, line.size(), RE2::ANCHOR_START,
+                                  nullptr, 0);
 }
 
 bool RuleSet::HasPhrases(PhraseRole role) const {

@@ -270,7 +270,8 @@ class RuleSet {
   // non-overlapping, earlier roles in that list winning ties in this order:
   // examples, administrative, pseudo-negation, exclusion marker, permission,
   // time window, filler, exception, conditional, condition veto, negation,
-  // post-negation, clause break. out[role] receives [begin, end) ranges.
+  // post-negation, clause break. out[role] receives [begin, end) ranges
+  // (appended).
   using PhraseMatches =
       std::array<std::vector<std::pair<int32_t, int32_t>>, kNumPhraseRoles>;
   void FindTextPhrases(std::string_view text, PhraseMatches* out) const;
@@ -297,6 +298,15 @@ class RuleSet {
                      bool anchor_start = false,
                      int32_t* match_end = nullptr) const;
   bool HasPhrases(PhraseRole role) const;
+  // True when some section-heading phrase (inclusion, exclusion, neutral)
+  // matches at the start of `line`: one DFA pass, a prefilter for the three
+  // MatchesPhrase calls of the sectioner.
+  bool MaybeSectionHeading(std::string_view line) const;
+
+  // True when a unit of any quantity (or "%") is written at `pos` of `text`
+  // (after white space): a number followed by a unit that the rule's quantity
+  // does not accept must not be read in an assumed unit ("weight loss > 10%").
+  bool UnitAt(std::string_view text, size_t pos) const;
 
   // Lower-case word lists.
   bool IsStopword(std::string_view lower_word) const;
@@ -331,6 +341,9 @@ class RuleSet {
   int dictionary_slot_ = -1;
   int administrative_slot_ = -1;
   std::unique_ptr<RE2> text_phrases_;      // combined text-level roles
+  std::unique_ptr<RE2> section_headings_;  // the three section roles
+  std::unique_ptr<RE2> any_unit_;         // every unit pattern
+  std::unique_ptr<RE2::Set> text_phrase_roles_set_;  // anchored both
   int text_phrase_groups_ = 0;  // capture groups of text_phrases_ (+1)
   // (outer capture group index, role) for each role in text_phrases_.
   std::vector<std::pair<int, PhraseRole>> text_phrase_roles_;

@@ -260,7 +260,9 @@ TextStructure ParseStructure(const NormalizedText& normalized,
     const std::string_view c = content(line);
 
     // Section headings (also "* INCLUSION CRITERIA:" and inline text).
-    if (c.size() <= 300) {
+    // Headings are short; only lead-in sentences ending with ':' are long.
+    if (c.size() <= 300 &&
+        rules.MaybeSectionHeading(EndsWith(c, ':') ? c : c.substr(0, 100))) {
       int32_t hend = 0;
       Section switched = Section::kUnspecified;
       bool is_heading = false;
