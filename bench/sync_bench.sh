@@ -54,7 +54,7 @@ measure() {  # name, command...
     exit 1
   }
   grep -E "^(full|incremental) sync|^import:|^sync skipped" "$work/out.txt" || cat "$work/out.txt"
-  grep -E "Elapsed \(wall|Maximum resident" "$work/time.txt" | sed 's/^\s*/   /'
+  grep -E "Elapsed \(wall|User time|System time|Maximum resident" "$work/time.txt" | sed "s/^\\s*/   /"
 }
 
 sync_args=(--ctgov_base_url="http://127.0.0.1:$port/api/v2" --requests_per_second=0
