@@ -443,6 +443,15 @@ void CriterionAnalyzer::AcceptCandidates() {
       if (const Scope* s = ScopeAt(conditional_scopes_, c[i].begin)) {
         from = std::max(from, s->cue_end);
       }
+      // After a top-level "or" a new alternative starts: "pregnant, planning
+      // to become pregnant, or breastfeeding".
+      for (const Token& tok : tokens_) {
+        if (tok.begin >= c[i].begin) break;
+        if (tok.begin >= from && depth_[tok.begin] == 0 &&
+            (tok.lower == "or" || tok.lower == "nor")) {
+          from = tok.end;
+        }
+      }
       if (!AllowedPrefix(from, c[i].begin)) {
         accepted_[i] = false;
         continue;
@@ -450,6 +459,7 @@ void CriterionAnalyzer::AcceptCandidates() {
     }
     Cover(c[i].begin, c[i].end);
     if (c[i].covers_criterion) covers_all_ = true;
+    if (c[i].absorbed) accepted_[i] = 0;  // covered, not a predicate
   }
   in_candidate_.assign(t_.size(), 0);
   for (size_t i = 0; i < c.size(); ++i) {
@@ -545,10 +555,20 @@ void CriterionAnalyzer::BuildStatementPlan(const Statement& st, Plan* plan) {
       cuts.push_back({i, i + 1, Sep::kList});
       continue;
     }
-    if (ch == '/' && i > st.begin && i + 1 < st.end &&
-        absl::ascii_isalpha(static_cast<unsigned char>(t_[i - 1])) &&
-        absl::ascii_isalpha(static_cast<unsigned char>(t_[i + 1]))) {
-      cuts.push_back({i, i + 1, Sep::kOr});
+    if (ch == '/' && i > st.begin && i + 1 < st.end) {
+      // "pregnant/lactating" is an or; "kg/m2", "mg/dL", "and/or" are not.
+      auto word_len = [&](int32_t from, int step) {
+        int n = 0;
+        for (int32_t k = from; k >= st.begin && k < st.end &&
+                               absl::ascii_isalpha(static_cast<unsigned char>(t_[k]));
+             k += step) {
+          ++n;
+        }
+        return n;
+      };
+      if (word_len(i - 1, -1) >= 4 && word_len(i + 1, 1) >= 4) {
+        cuts.push_back({i, i + 1, Sep::kOr});
+      }
       continue;
     }
   }
@@ -724,6 +744,24 @@ void CriterionAnalyzer::BuildStatementPlan(const Statement& st, Plan* plan) {
   };
   const bool ignore_unknown = covers_all_;
 
+  // "X is eligible if she is not pregnant": the condition is the
+  // requirement when nothing outside it was read.
+  {
+    bool outside = false;
+    for (const PieceInfo& p : pieces) {
+      for (int l : p.literals) outside = outside || c[l].kind != Kind::kSex;
+    }
+    if (!outside && !excl) {
+      for (PieceInfo& p : pieces) {
+        p.literals.insert(p.literals.end(), p.cond_literals.begin(),
+                          p.cond_literals.end());
+        p.cond_literals.clear();
+        p.has_cond = false;
+        p.unknown = p.unknown || p.cond_unknown;
+        p.cond_unknown = false;
+      }
+    }
+  }
   // Runs: pieces joined by AND (or by list commas in an inclusion).
   struct Run {
     std::vector<int> pieces;

@@ -319,6 +319,7 @@ void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
     base.covers_criterion = rule.covers_criterion;
     base.subject_position = rule.subject_position;
     base.note = rule.note;
+    base.rule_group_size = static_cast<int>(rule.quantities.size());
     if (rule.quantities.empty()) {
       out->push_back(std::move(base));
       continue;
@@ -391,7 +392,19 @@ void ResolveOverlaps(std::vector<Candidate>* cands) {
         continue;
       }
       if (b_in_a) {
-        drop[j] = true;  // the longer match reads more of the text
+        // Two measurements ending on the same bound: the name nearer the
+        // comparator owns it ("creatinine and cystatin C-based eGFR >= 15"
+        // is eGFR's), unless the outer match names several analytes at once
+        // ("AST and ALT <= 2.5 x ULN").
+        const bool inner_wins =
+            IsNumericKind(a.kind) && a.end == b.end && b.begin > a.begin &&
+            a.rule >= 0 && b.rule >= 0 && a.rule_group_size == 1 &&
+            a.quantity != b.quantity;
+        if (inner_wins) {
+          drop[i] = true;
+        } else {
+          drop[j] = true;  // the longer match reads more of the text
+        }
         continue;
       }
       // Partial overlap of the same kind: keep the longer one.
@@ -602,6 +615,26 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
         if (covered || prev == nullptr || begin - prev->end > 160) continue;
         const std::string_view between = text.substr(prev->end, begin - prev->end);
         if (between.find(';') != std::string_view::npos) continue;
+        // Only right after a connector: "... or >= 5.6 mmol/L", "(<= 5 x
+        // ULN", "and <= 10.5%". After another name ("prothrombin time (PT)
+        // <= 1.5 x ULN") the bound is that (unknown) analyte's.
+        {
+          std::string_view before = between;
+          while (!before.empty() && (before.back() == ' ' || before.back() == '\t')) {
+            before.remove_suffix(1);
+          }
+          bool connector = before.empty() || before.back() == '(' ||
+                           before.back() == ',' || before.back() == '[';
+          if (!connector) {
+            size_t w = before.size();
+            while (w > 0 && absl::ascii_isalpha(static_cast<unsigned char>(before[w - 1]))) --w;
+            const std::string word = absl::AsciiStrToLower(std::string(before.substr(w)));
+            connector = word == "or" || word == "and" || word == "nor" ||
+                        word == "but" || word == "to" || word == "otherwise" ||
+                        word == "else";
+          }
+          if (!connector) continue;
+        }
         Captures cap(*nb, pieces);
         const MatchRule& prev_rule = rules.rules()[prev->rule];
         for (int q : prev_rule.quantities) {
@@ -627,8 +660,7 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
                 ((c.low && same->low && Near(*c.low, *same->low)) ||
                  (c.high && same->high && Near(*c.high, *same->high)));
             if (restated) {
-              c.note = "restates the bound before it";
-              c.informational = true;
+              c.absorbed = true;
               c.rule_id = rules.families()[prev->family].id + ".restated";
             } else if (!SameDirection(*same, c) &&
                        (!same->low || !same->high)) {
@@ -661,8 +693,7 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
                 p.high_inclusive = e.high_inclusive;
               }
               p.original_value += " .. " + e.original_value;
-              e.informational = true;
-              e.note = "folded into the range before it";
+              e.absorbed = true;
             }
           }
         }

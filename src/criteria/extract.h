@@ -45,6 +45,7 @@ struct Candidate {
   int rule = -1;    // MatchRule index in the RuleSet (-1: condition, nameless)
   int family = -1;
   int priority = 0;
+  int rule_group_size = 1;  // quantities the rule reads at once (AST/ALT: 2)
   // Numeric (kAge, kLab, kPerformanceStatus).
   int quantity_index = -1;
   std::string quantity;
@@ -56,6 +57,9 @@ struct Candidate {
   bool relative_to_uln = false;
   std::string original_value;
   bool nameless = false;  // a bound continuing an earlier measurement
+  // Read but not a predicate of its own: a restatement in another unit
+  // ("(90 g/L)") or the end of a range folded into the bound before it.
+  bool absorbed = false;
   // Flags.
   model::Sex sex = model::Sex::kAll;
   bool rule_negated = false;
