@@ -18,7 +18,8 @@
 // Thread safety: all methods are thread-safe. Tasks run concurrently on the
 // pool's threads. Shutdown() (also run by the destructor) stops accepting
 // tasks, lets the queued and running ones finish, and joins the threads; it
-// must not be called from a task of the same pool.
+// must not be called from a task of the same pool, nor from two threads at
+// once (the owner calls it; a second call returns at once).
 #ifndef TRIALMATCH_SERVER_EXECUTOR_H_
 #define TRIALMATCH_SERVER_EXECUTOR_H_
 
@@ -53,7 +54,7 @@ class Executor {
   bool TrySchedule(absl::AnyInvocable<void() &&> task);
 
   // Stops accepting tasks, runs the queued ones, joins the threads.
-  // Idempotent.
+  // Idempotent (owner thread only).
   void Shutdown();
 
   // Tasks waiting for a thread / running now (for tests and metrics).

@@ -479,7 +479,9 @@ TEST_F(StudyServiceTest, SearchPagesUpstreamWithBoundTokens) {
     v1::SearchStudiesResponse page;
     ASSERT_TRUE(Search(request, &page).ok());
     EXPECT_EQ(page.freshness().source(), v1::DATA_SOURCE_UPSTREAM);
-    if (pages == 0) EXPECT_EQ(page.total_count(), 7);
+    if (pages == 0) {
+      EXPECT_EQ(page.total_count(), 7);
+    }
     for (const std::string& id : Ids(page)) seen.push_back(id);
     if (page.next_page_token().empty()) break;
     EXPECT_THAT(page.next_page_token(), StartsWith("tm1"));
@@ -716,7 +718,9 @@ TEST_F(StudyServiceTest, CsvPagesAreSplitOnRecordBoundaries) {
     v1::SearchStudiesResponse page;
     ASSERT_TRUE(Search(request, &page).ok());
     EXPECT_LE(page.ByteSizeLong(), options.max_response_bytes);
-    if (i > 0) EXPECT_THAT(page.csv(), Not(StartsWith("NCT Number")));
+    if (i > 0) {
+      EXPECT_THAT(page.csv(), Not(StartsWith("NCT Number")));
+    }
     all += page.csv();
     if (page.next_page_token().empty()) break;
     request.set_page_token(page.next_page_token());
@@ -903,7 +907,9 @@ class EndpointTest : public StudyServiceTest {
     v1::GetStatsSizeResponse stats =
         call(&v1::StudyService::Stub::GetStatsSize, v1::GetStatsSizeRequest(),
              v1::GetStatsSizeResponse());
-    if (statuses->back().ok()) EXPECT_EQ(stats.total_studies(), 1267);
+    if (statuses->back().ok()) {
+      EXPECT_EQ(stats.total_studies(), 1267);
+    }
     v1::GetApiVersionResponse version =
         call(&v1::StudyService::Stub::GetApiVersion, v1::GetApiVersionRequest(),
              v1::GetApiVersionResponse());
