@@ -395,6 +395,9 @@ struct FaultCase {
   absl::StatusCode code = absl::StatusCode::kOk;  // else the sync's error
 };
 
+// Names the case in ctest's list instead of dumping its bytes.
+void PrintTo(const FaultCase& c, std::ostream* os) { *os << c.name; }
+
 class SyncFaultTest : public SyncIntegrationTest,
                       public ::testing::WithParamInterface<FaultCase> {};
 
