@@ -1172,11 +1172,15 @@ int StudyAssembler::AddPredicate(int criterion, const Candidate* c,
     p.original_value = c->original_value;
     p.sex = c->sex;
     if (c->kind == Kind::kCondition) p.concepts.push_back(c->concept_value);
-    // Text ages and sexes next to the authoritative structured fields.
+    // Text ages next to the authoritative structured fields: the sides the
+    // structured fields state are informational. An inclusion range with
+    // only one side structured is split in two predicates.
     if (c->kind == Kind::kAge && !p.informational) {
+      constexpr std::string_view kNote =
+          "text age bound; the structured age fields are authoritative";
+      const bool incl = p.polarity == Polarity::kInclusion;
       // Eligible side of the bound: an exclusion "age < 18" is the lower
       // limit 18.
-      const bool incl = p.polarity == Polarity::kInclusion;
       const bool states_min = incl ? p.low.has_value() : p.high.has_value();
       const bool states_max = incl ? p.high.has_value() : p.low.has_value();
       const bool min_known = ages_.min_years.has_value();
@@ -1184,7 +1188,21 @@ int StudyAssembler::AddPredicate(int criterion, const Candidate* c,
       if ((!states_min || min_known) && (!states_max || max_known) &&
           (states_min || states_max)) {
         p.informational = true;
-        p.note = "text age bound; the structured age fields are authoritative";
+        p.note = std::string(kNote);
+      } else if (incl && states_min && states_max && min_known != max_known) {
+        Predicate known = p;
+        known.informational = true;
+        known.note = std::string(kNote);
+        if (min_known) {
+          known.high.reset();
+          p.low.reset();
+        } else {
+          known.low.reset();
+          p.high.reset();
+        }
+        out_->predicates.push_back(std::move(known));
+        out_->criteria[criterion].predicates.push_back(
+            static_cast<int>(out_->predicates.size()) - 1);
       }
     }
     if (c->kind == Kind::kSex && sex_present_ && !p.informational) {
@@ -1233,6 +1251,17 @@ void StudyAssembler::EmitPlan(int criterion, const Plan& plan,
       marker.informational = true;
       AddPredicate(group_crit, nullptr, marker, offset);
     }
+  }
+  if (!plan.groups.empty() && !self_group &&
+      out_->criteria[criterion].predicates.empty()) {
+    // Only groups below: the criterion is their conjunction.
+    Leaf marker = Unknown("structure.all_of", 0,
+                          static_cast<int32_t>(out_->criteria[criterion].text.size()),
+                          "holds when each of its children holds");
+    marker.informational = true;
+    marker.begin = plan.groups.front().begin;
+    marker.end = plan.groups.back().end;
+    AddPredicate(criterion, nullptr, marker, offset);
   }
   (void)crit;
 }

@@ -15,7 +15,8 @@
 namespace trialmatch::criteria {
 namespace {
 
-// Loaded once for the whole test binary (the rules are immutable).
+// Loaded once for the whole test binary (the rules are immutable); not
+// through ProjectRules() because parameters are generated before tests run.
 const std::shared_ptr<const RuleSet>& Rules() {
   static const auto* const kRules = [] {
     auto loaded = RuleSet::LoadDirectory(testing::SourceDir() / "rules");

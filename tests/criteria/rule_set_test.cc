@@ -1,0 +1,255 @@
+#include "criteria/rule_set.h"
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "criteria/compiler.h"
+#include "criteria_test_util.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+#include "testing/status_matchers.h"
+#include "testing/temp_dir.h"
+#include "testing/test_paths.h"
+
+namespace trialmatch::criteria {
+namespace {
+
+using ::testing::HasSubstr;
+using ::trialmatch::testing::StatusIs;
+
+std::vector<RuleSource> ProjectSources() {
+  std::vector<RuleSource> out;
+  for (const auto& e : std::filesystem::directory_iterator(
+           ::trialmatch::testing::SourceDir() / "rules")) {
+    if (e.path().extension() == ".textproto") {
+      out.push_back({"rules/" + e.path().filename().string(),
+                     ::trialmatch::testing::ReadFile(e.path())});
+    }
+  }
+  return out;
+}
+
+// The project's rules plus one more file.
+absl::StatusOr<std::shared_ptr<const RuleSet>> LoadWith(
+    const std::string& extra, const RuleSetOptions& options = {}) {
+  std::vector<RuleSource> sources = ProjectSources();
+  sources.push_back({"rules/zz_test.textproto", extra});
+  return RuleSet::LoadSources(sources, options);
+}
+
+TEST(RuleSetTest, ProjectRulesLoad) {
+  auto rs = RuleSet::LoadDirectory(::trialmatch::testing::SourceDir() / "rules");
+  ASSERT_TRUE(rs.ok()) << rs.status();
+  EXPECT_FALSE((*rs)->rules().empty());
+  EXPECT_FALSE((*rs)->concepts().empty());
+  EXPECT_FALSE((*rs)->quantities().empty());
+  EXPECT_EQ((*rs)->version().substr(0, (*rs)->declared_version().size() + 1),
+            (*rs)->declared_version() + "+");
+  EXPECT_EQ((*rs)->version().size(), (*rs)->declared_version().size() + 17);
+}
+
+TEST(RuleSetTest, VersionHashFollowsContent) {
+  auto a = RuleSet::LoadSources(ProjectSources());
+  auto b = RuleSet::LoadSources(ProjectSources());
+  auto c = LoadWith("# a comment changes the bytes\n");
+  ASSERT_TRUE(a.ok() && b.ok() && c.ok());
+  EXPECT_EQ((*a)->version(), (*b)->version());
+  EXPECT_NE((*a)->version(), (*c)->version());
+  EXPECT_EQ((*a)->declared_version(), (*c)->declared_version());
+}
+
+TEST(RuleSetTest, SyntaxErrorNamesFileAndLine) {
+  EXPECT_THAT(LoadWith("rule {\n  id: \"x.y\"\n  bogus_field: 1\n}\n"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("rules/zz_test.textproto:3:")));
+}
+
+TEST(RuleSetTest, BadPatternNamesRuleFileLineAndFragment) {
+  auto st = LoadWith(
+      "\n\nrule {\n  id: \"test.bad\"\n  kind: KIND_PREGNANCY\n"
+      "  pattern: 'pregnan(t'\n}\n");
+  EXPECT_THAT(st, StatusIs(absl::StatusCode::kInvalidArgument,
+                           HasSubstr("rules/zz_test.textproto:3: test.bad")));
+  EXPECT_THAT(st.status().message(), HasSubstr("missing )"));
+}
+
+TEST(RuleSetTest, RejectsRepetitionBlowUps) {
+  // RE2 itself rejects a repeat count over 1000 ...
+  EXPECT_THAT(LoadWith("rule { id: \"test.rep\" kind: KIND_PREGNANCY "
+                       "pattern: '(a{1000}){1000}' }"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("{1000}")));
+  // ... and nested repeats whose product exceeds it ...
+  EXPECT_THAT(LoadWith("rule { id: \"test.rep2\" kind: KIND_PREGNANCY "
+                       "pattern: '((a{100}){10}){10}' }"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("invalid repetition size")));
+  // ... and a program larger than max_program_size is refused by the loader.
+  std::string big;
+  for (int i = 0; i < 40; ++i) big += "[a-z]{1000}";
+  EXPECT_THAT(LoadWith("rule { id: \"test.rep3\" kind: KIND_PREGNANCY "
+                       "pattern: '" + big + "' }"),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("pattern too large: program size")));
+}
+
+TEST(RuleSetTest, RejectsMacroBombs) {
+  std::string file = "macro { name: \"B0\" pattern: 'ab' }\n";
+  for (int i = 1; i < 12; ++i) {
+    file += "macro { name: \"B" + std::to_string(i) + "\" pattern: '{{B" +
+            std::to_string(i - 1) + "}}{{B" + std::to_string(i - 1) + "}}' }\n";
+  }
+  file += "rule { id: \"test.bomb\" kind: KIND_PREGNANCY pattern: '{{B11}}' }\n";
+  RuleSetOptions options;
+  options.max_expanded_pattern_bytes = 8 << 10;
+  EXPECT_THAT(LoadWith(file, options),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("too long after macro expansion")));
+}
+
+TEST(RuleSetTest, RejectsMacroCycles) {
+  EXPECT_THAT(LoadWith("macro { name: \"CYC_A\" pattern: '{{CYC_B}}' }\n"
+                       "macro { name: \"CYC_B\" pattern: '{{CYC_A}}' }\n"
+                       "rule { id: \"test.cycle\" kind: KIND_PREGNANCY pattern: '{{CYC_A}}' }"),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("cycle")));
+}
+
+TEST(RuleSetTest, SchemaErrors) {
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"rule { id: \"test.x\" kind: KIND_PREGNANCY pattern: '{{NOPE}}' }",
+       "unknown macro {{NOPE}}"},
+      {"rule { id: \"test.x\" kind: KIND_LAB quantity: \"unobtainium\" "
+       "pattern: '(?P<value>\\\\d+)' default_op: OP_GE }",
+       "unknown quantity"},
+      {"rule { id: \"test.x\" kind: KIND_LAB quantity: \"hemoglobin\" "
+       "pattern: 'hb (?P<valeu>\\\\d+)' }",
+       "unknown capture group name 'valeu'"},
+      {"rule { id: \"test.x\" kind: KIND_LAB quantity: \"hemoglobin\" "
+       "pattern: 'hb (?P<value>\\\\d+)' }",
+       "needs default_op"},
+      {"rule { id: \"pregnancy.pregnant\" kind: KIND_PREGNANCY pattern: 'x' }",
+       "duplicate id"},
+      {"rule { id: \"test.x\" kind: KIND_CONDITION pattern: 'x' }",
+       "conditions live in"},
+      {"condition { id: \"condition.t\" name: \"t\" synonym: 'x?' }",
+       "matches empty text"},
+      {"condition { id: \"condition.t\" name: \"t\" synonym: 'tt' mesh_id: \"X12\" }",
+       "bad MeSH id"},
+      {"version: \"again\"", "version declared again"},
+      {"phrase { id: \"test.p\" role: ROLE_NEGATION pattern: 'a*' }",
+       "matches empty text"},
+      {"quantity { name: \"q\" kind: KIND_LAB unit: \"u\" min: 1 max: 0 "
+       "units { name: \"u\" pattern: 'u' factor: 1 } }",
+       "needs min < max"},
+  };
+  for (const auto& [file, message] : cases) {
+    EXPECT_THAT(LoadWith(file),
+                StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr(message)))
+        << file;
+  }
+}
+
+TEST(RuleSetTest, DirectoryErrors) {
+  ::trialmatch::testing::TempDir dir;
+  EXPECT_THAT(RuleSet::LoadDirectory(dir.path() / "missing"),
+              StatusIs(absl::StatusCode::kNotFound));
+  EXPECT_THAT(RuleSet::LoadDirectory(dir.path()),
+              StatusIs(absl::StatusCode::kNotFound, HasSubstr("no *.textproto")));
+  std::ofstream(dir.path() / "only.textproto") << "rule { id: \"a.b\" }\n";
+  EXPECT_THAT(RuleSet::LoadDirectory(dir.path()),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
+TEST(RuleSetTest, PrefilterFindsCandidateFamilies) {
+  const RuleSet& rules = *testing::ProjectRules();
+  RuleSet::ScanResult scan;
+  rules.Scan("Platelets >= 100,000/mm3", &scan);
+  std::vector<std::string> ids;
+  for (int f : scan.families) ids.push_back(rules.families()[f].id);
+  EXPECT_THAT(ids, ::testing::Contains("lab.platelets"));
+  EXPECT_THAT(ids, ::testing::Not(::testing::Contains("lab.hemoglobin")));
+  EXPECT_FALSE(scan.degraded);
+  rules.Scan("Signed informed consent", &scan);
+  EXPECT_TRUE(scan.families.empty());
+  EXPECT_TRUE(scan.administrative);
+}
+
+TEST(RuleSetTest, TinySetBudgetDegradesToAllFamiliesNotToMisses) {
+  // With a DFA budget too small for the set, matching reports every family
+  // (nothing missed) and flags it, or the set refuses to compile.
+  RuleSetOptions options;
+  options.set_max_mem = 1 << 12;
+  auto rs = RuleSet::LoadSources(ProjectSources(), options);
+  if (!rs.ok()) {
+    EXPECT_THAT(rs, StatusIs(absl::StatusCode::kInvalidArgument,
+                             HasSubstr("memory budget")));
+    return;
+  }
+  RuleSet::ScanResult scan;
+  (*rs)->Scan(std::string(2000, 'x') + " platelets >= 100 x 10^9/L", &scan);
+  if (scan.degraded) {
+    EXPECT_EQ(scan.families.size(), (*rs)->families().size());
+  } else {
+    EXPECT_FALSE(scan.families.empty());
+  }
+}
+
+TEST(RuleSetTest, ComparatorsClassify) {
+  const RuleSet& rules = *testing::ProjectRules();
+  EXPECT_EQ(rules.ClassifyComparator(">="), Comparison::kGe);
+  EXPECT_EQ(rules.ClassifyComparator("no more than"), Comparison::kLe);
+  EXPECT_EQ(rules.ClassifyComparator("greater than or equal to"), Comparison::kGe);
+  EXPECT_EQ(rules.ClassifyComparator("<"), Comparison::kLt);
+  EXPECT_EQ(rules.ClassifyComparator("above"), Comparison::kGt);
+  EXPECT_FALSE(rules.ClassifyComparator("at").has_value());
+}
+
+TEST(RuleSetHolderTest, FailedReloadKeepsThePreviousSet) {
+  ::trialmatch::testing::TempDir dir;
+  for (const RuleSource& src : ProjectSources()) {
+    std::ofstream(dir.path() / std::filesystem::path(src.name).filename()) << src.content;
+  }
+  auto first = RuleSet::LoadDirectory(dir.path());
+  ASSERT_TRUE(first.ok()) << first.status();
+  RuleSetHolder holder(*first);
+  const std::string v1 = holder.Get()->version();
+
+  std::ofstream(dir.path() / "zz_bad.textproto") << "rule { id: \"bad.x\" kind: KIND_PREGNANCY pattern: '(' }\n";
+  EXPECT_THAT(holder.ReloadFromDirectory(dir.path()),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("bad.x")));
+  EXPECT_EQ(holder.Get()->version(), v1);
+
+  std::filesystem::remove(dir.path() / "zz_bad.textproto");
+  std::ofstream(dir.path() / "zz_good.textproto") << "# edited\n";
+  EXPECT_TRUE(holder.ReloadFromDirectory(dir.path()).ok());
+  EXPECT_NE(holder.Get()->version(), v1);
+}
+
+TEST(RuleSetHolderTest, ConcurrentReadersDuringSwaps) {
+  auto rs = RuleSet::LoadSources(ProjectSources());
+  ASSERT_TRUE(rs.ok());
+  RuleSetHolder holder(*rs);
+  std::atomic<bool> stop{false};
+  std::atomic<int> compiled{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        Compiler compiler(holder.Get());
+        const CompiledStudy cs = compiler.CompileText("Age >= 18 years\n* Hemoglobin >= 9 g/dL");
+        if (cs.predicates.size() >= 2) compiled.fetch_add(1);
+      }
+    });
+  }
+  for (int i = 0; i < 20; ++i) holder.Set(*rs);
+  while (compiled.load() < 30) std::this_thread::yield();
+  stop = true;
+  for (auto& t : readers) t.join();
+  EXPECT_GE(compiled.load(), 30);
+}
+
+}  // namespace
+}  // namespace trialmatch::criteria
