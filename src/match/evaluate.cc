@@ -84,7 +84,7 @@ bool InRange(const CompactPredicate& p, double v) {
 // ("maximum 65 Years" admits 65.9), with a tolerance for units that do not
 // divide a year evenly; the tolerance always favours the patient (docs).
 PredicateEval EvalAge(const CompactPredicate& p, double age_years) {
-  const double u = p.age_unit_years > 0 ? p.age_unit_years : 1;
+  const double u = AgeUnitYears(p.age_unit);
   double tol_years = 0;
   if (u < 0.99) tol_years = u > 0.05 ? 3.0 / 365.25 : 1.0 / 365.25;
   const double a = age_years / u;
@@ -92,7 +92,7 @@ PredicateEval EvalAge(const CompactPredicate& p, double age_years) {
   constexpr double kEps = 1e-7;  // floating-point equality, in units
   // Inclusion: the tolerance widens the admitted range; exclusion: it
   // narrows the excluded one.
-  const double f = p.polarity == Polarity::kInclusion ? tol : -tol;
+  const double f = p.polarity() == Polarity::kInclusion ? tol : -tol;
   const double a_lo = a + f;  // for "at least" tests
   const double a_hi = a - f;  // for "below" tests
   // A bound that is a whole number of units (6 months written as 0.5 years).
@@ -221,7 +221,7 @@ PredicateEval EvalNumeric(const PatientFacts& f, const CompactPredicate& p) {
   }
   const std::optional<double>& v = f.quantity[p.quantity];
   if (!v) return Status(TestStatus::kUnknown, Why::kNoValue);
-  if (p.kind == Kind::kAge && !p.relative_to_uln) return EvalAge(p, *v);
+  if (p.kind() == Kind::kAge && !p.relative_to_uln) return EvalAge(p, *v);
   if (p.relative_to_uln) {
     const std::optional<double>& uln = f.uln[p.quantity];
     if (!uln) {
@@ -253,10 +253,10 @@ PredicateEval EvalTristate(patient::Tristate t, const patient::Profile& pr) {
 }
 
 PredicateEval EvalSex(const CompactPredicate& p, const patient::Profile& pr) {
-  if (p.sex == model::Sex::kAll) return Status(TestStatus::kMet, Why::kDecided);
+  if (p.sex() == model::Sex::kAll) return Status(TestStatus::kMet, Why::kDecided);
   if (pr.sex == patient::Sex::kUnknown) return Status(TestStatus::kUnknown, Why::kNoValue);
   const bool female = pr.sex == patient::Sex::kFemale;
-  return Status(FromBool(female == (p.sex == model::Sex::kFemale)), Why::kDecided);
+  return Status(FromBool(female == (p.sex() == model::Sex::kFemale)), Why::kDecided);
 }
 
 PredicateEval EvalHealthyVolunteers(const CompactPredicate& p,
@@ -280,7 +280,7 @@ PredicateEval EvalCondition(const Snapshot& s, const PatientFacts& f,
                             const CompactPredicate& p, const uint8_t* target) {
   if (p.concepts_count == 0) return Status(TestStatus::kUnknown, Why::kCondNoConcepts);
   const bool guard = target != nullptr && !p.study_conditions &&
-                     p.polarity == Polarity::kExclusion;
+                     p.polarity() == Polarity::kExclusion;
   // Best match per class of patient condition: counting (active or
   // unknown status, or resolved when the criterion speaks of history),
   // resolved-only, the study's own topic (guarded exclusions).
@@ -334,7 +334,7 @@ PredicateEval EvalCondition(const Snapshot& s, const PatientFacts& f,
     return with(resolved, TestStatus::kUnknown, Why::kCondAncestorOnly);
   }
   if (!f.conditions_complete) return Status(TestStatus::kUnknown, Why::kCondNotListed);
-  if (p.polarity == Polarity::kExclusion) {
+  if (p.polarity() == Polarity::kExclusion) {
     return Status(TestStatus::kNotMet, Why::kCondAbsentComplete);
   }
   // A requirement is denied only when the comparison was made by code on
@@ -353,7 +353,7 @@ PredicateEval EvaluatePredicate(const Snapshot& snapshot,
                                 const CompactPredicate& p,
                                 const uint8_t* target) {
   const patient::Profile& pr = *facts.profile;
-  switch (p.kind) {
+  switch (p.kind()) {
     case Kind::kAge:
     case Kind::kLab:
     case Kind::kPerformanceStatus:
@@ -379,7 +379,7 @@ Outcome OutcomeOf(const CompactPredicate& p, TestStatus status) {
   if (p.informational) return Outcome::kInformational;
   if (status == TestStatus::kUnknown) return Outcome::kUnknown;
   const bool met = status == TestStatus::kMet;
-  if (p.polarity == Polarity::kInclusion) {
+  if (p.polarity() == Polarity::kInclusion) {
     return met ? Outcome::kSatisfied : Outcome::kViolated;
   }
   return met ? Outcome::kViolated : Outcome::kSatisfied;
@@ -415,11 +415,11 @@ StudyEval StudyEvaluator::Evaluate(uint32_t study, bool stop_on_violation,
   const CompactStudy& cs = snap_.compact()[study];
   StudyEval out;
   if (detail != nullptr) {
-    const criteria::CompiledStudy& compiled = snap_.study(study).compiled;
-    detail->evals.assign(compiled.predicates.size(), PredicateEval{});
-    detail->outcomes.assign(compiled.predicates.size(), Outcome::kUnknown);
-    detail->any_of_group.assign(compiled.predicates.size(), -1);
-    detail->criterion_outcomes.assign(compiled.criteria.size(), Outcome::kUnknown);
+    const StudyInfo& info = snap_.study(study);
+    detail->evals.assign(info.predicates.size(), PredicateEval{});
+    detail->outcomes.assign(info.predicates.size(), Outcome::kUnknown);
+    detail->any_of_group.assign(info.predicates.size(), -1);
+    detail->criterion_outcomes.assign(info.criteria_count, Outcome::kUnknown);
   }
   const int t = EvalNode(cs.root, /*root=*/true, stop_on_violation,
                          /*counting=*/true, /*group=*/-1, &out, detail);

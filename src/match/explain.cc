@@ -16,8 +16,16 @@ using criteria::Polarity;
 
 using common::ToAbsl;
 
-std::string_view Verb(const criteria::Predicate& p) {
-  return p.polarity == Polarity::kInclusion ? "requires" : "excludes";
+// What the reasons need of one predicate.
+struct View {
+  const CompactPredicate& cp;
+  std::string_view quantity;  // as compiled
+  std::string_view unit;      // as compiled
+  criteria::Kind kind() const { return cp.kind(); }
+};
+
+std::string_view Verb(const View& p) {
+  return p.cp.polarity() == Polarity::kInclusion ? "requires" : "excludes";
 }
 
 bool IsEcogOrKps(std::string_view q) { return q == "ecog" || q == "karnofsky"; }
@@ -45,12 +53,12 @@ std::string Bound(bool inclusive_low_side, bool is_low, double v) {
 }
 
 // "age ≥ 18 years", "hemoglobin ≥ 9 g/dL", "ALT ≤ 2.5 × ULN".
-std::string NumericTest(const criteria::Predicate& p,
-                        const CompactPredicate& cp) {
-  const bool age = p.kind == Kind::kAge;
-  const double scale = age ? cp.age_unit_years : 1;
+std::string NumericTest(const View& p) {
+  const CompactPredicate& cp = p.cp;
+  const bool age = p.kind() == Kind::kAge;
+  const double scale = age ? AgeUnitYears(cp.age_unit) : 1;
   const std::string suffix =
-      age ? absl::StrCat(" ", AgeUnitName(cp.age_unit_years))
+      age ? absl::StrCat(" ", AgeUnitName(scale))
           : UnitSuffix(p.quantity, p.unit, cp.relative_to_uln);
   std::string test = QuantityLabel(p.quantity);
   if (cp.has_low && cp.has_high && cp.low_inclusive && cp.high_inclusive) {
@@ -78,13 +86,13 @@ std::string AgeText(double years) {
   return absl::StrCat(static_cast<int>(std::floor(years + 1e-9)), " years old");
 }
 
-std::string PatientValue(const criteria::Predicate& p, double v) {
+std::string PatientValue(const View& p, double v) {
   return absl::StrCat(FormatNumber(v), UnitSuffix(p.quantity, p.unit, false));
 }
 
 // A value in the quantity's canonical unit (for ×ULN predicates, whose own
 // unit is "xULN").
-std::string CanonicalValue(const criteria::Predicate& p, double v) {
+std::string CanonicalValue(const View& p, double v) {
   return absl::StrCat(
       FormatNumber(v),
       UnitSuffix(p.quantity,
@@ -92,17 +100,17 @@ std::string CanonicalValue(const criteria::Predicate& p, double v) {
                  false));
 }
 
-std::string NumericFact(const criteria::Predicate& p, const PredicateEval& e) {
+std::string NumericFact(const View& p, const PredicateEval& e) {
   const std::string q = QuantityLabel(p.quantity);
   switch (e.why) {
     case Why::kDecided:
-      if (p.kind == Kind::kAge) return absl::StrCat("patient is ", AgeText(e.value));
+      if (p.kind() == Kind::kAge) return absl::StrCat("patient is ", AgeText(e.value));
       if (IsEcogOrKps(p.quantity)) {
         return absl::StrCat("patient's ", q, " is ", FormatNumber(e.value));
       }
       return absl::StrCat("patient's ", q, " is ", PatientValue(p, e.value));
     case Why::kNoValue:
-      if (p.kind == Kind::kAge) return "patient's age is not known";
+      if (p.kind() == Kind::kAge) return "patient's age is not known";
       if (IsEcogOrKps(p.quantity)) return "no ECOG or Karnofsky score in the profile";
       return absl::StrCat("no ", q, " value in the profile");
     case Why::kNotAQuantity:
@@ -138,32 +146,29 @@ std::string NumericFact(const criteria::Predicate& p, const PredicateEval& e) {
   return "not decided";
 }
 
-std::string ConceptList(const criteria::Predicate& p) {
+std::string ConceptList(const Snapshot& s, const CompactPredicate& cp) {
   std::string out;
-  size_t shown = 0;
-  for (const criteria::ConditionConcept& c : p.concepts) {
-    if (shown == 5) {
+  for (uint32_t r = 0; r < cp.concepts_count; ++r) {
+    if (r == 5) {
       absl::StrAppend(&out, ", …");
       break;
     }
-    absl::StrAppend(&out, shown == 0 ? "" : ", ", ToAbsl(c.text));
-    ++shown;
+    absl::StrAppend(&out, r == 0 ? "" : ", ",
+                    ToAbsl(s.String(s.concept_texts()[cp.concepts_begin + r])));
   }
   return out;
 }
 
 std::string ConditionFact(const Snapshot& s, const PatientFacts& f,
-                          const criteria::Predicate& p,
-                          const CompactPredicate& cp, const PredicateEval& e) {
+                          const PredicateEval& e) {
   std::string patient_label;
   if (e.condition >= 0) {
     patient_label = ConditionLabel(
         f.profile->conditions[f.conditions[e.condition].index]);
   }
   std::string concept_label;
-  if (e.concept_ref != kNoId && e.concept_ref >= cp.concepts_begin &&
-      e.concept_ref - cp.concepts_begin < p.concepts.size()) {
-    concept_label = p.concepts[e.concept_ref - cp.concepts_begin].text;
+  if (e.concept_ref != kNoId) {
+    concept_label = std::string(s.String(s.concept_texts()[e.concept_ref]));
   }
   const std::string via =
       e.key == kNoId ? std::string("same name")
@@ -259,38 +264,40 @@ std::string ConditionLabel(const patient::Condition& c) {
   return "a listed condition";
 }
 
-std::string Reason(const Snapshot& s, const PatientFacts& f,
-                   const criteria::Predicate& p, const CompactPredicate& cp,
+std::string Reason(const Snapshot& s, const PatientFacts& f, uint32_t study,
+                   uint32_t predicate, const CompactPredicate& cp,
                    const PredicateEval& e) {
+  const PredicateInfo& info = s.study(study).predicates[predicate];
+  const View p{cp, s.String(info.quantity), s.String(info.unit)};
   std::string test;
   std::string fact;
-  switch (p.kind) {
+  switch (cp.kind()) {
     case Kind::kAge:
     case Kind::kLab:
     case Kind::kPerformanceStatus:
-      test = absl::StrCat(ToAbsl(Verb(p)), " ", NumericTest(p, cp));
+      test = absl::StrCat(ToAbsl(Verb(p)), " ", NumericTest(p));
       fact = NumericFact(p, e);
       break;
     case Kind::kSex:
       test = absl::StrCat(ToAbsl(Verb(p)), " ",
-                          p.sex == model::Sex::kFemale
+                          cp.sex() == model::Sex::kFemale
                               ? "female participants"
-                              : (p.sex == model::Sex::kMale ? "male participants"
-                                                            : "any sex"));
+                              : (cp.sex() == model::Sex::kMale ? "male participants"
+                                                               : "any sex"));
       fact = e.status == TestStatus::kUnknown
                  ? "patient's sex is not known"
                  : absl::StrCat("patient is ",
                                 ToAbsl(patient::SexName(f.profile->sex)));
       break;
     case Kind::kPregnancy:
-      test = p.polarity == Polarity::kInclusion ? "requires pregnancy"
-                                                : "excludes pregnant patients";
+      test = cp.polarity() == Polarity::kInclusion ? "requires pregnancy"
+                                                   : "excludes pregnant patients";
       fact = TristateFact(e, "patient is pregnant", "patient is not pregnant",
                           "pregnancy status not known");
       break;
     case Kind::kBreastfeeding:
-      test = p.polarity == Polarity::kInclusion ? "requires breastfeeding"
-                                                : "excludes breastfeeding patients";
+      test = cp.polarity() == Polarity::kInclusion ? "requires breastfeeding"
+                                                   : "excludes breastfeeding patients";
       fact = TristateFact(e, "patient is breastfeeding",
                           "patient is not breastfeeding",
                           "breastfeeding status not known");
@@ -313,11 +320,11 @@ std::string Reason(const Snapshot& s, const PatientFacts& f,
       break;
     case Kind::kCondition:
       if (cp.study_conditions) {
-        test = absl::StrCat("the study's conditions: ", ConceptList(p));
+        test = absl::StrCat("the study's conditions: ", ConceptList(s, cp));
       } else {
-        test = absl::StrCat(ToAbsl(Verb(p)), " ", ConceptList(p));
+        test = absl::StrCat(ToAbsl(Verb(p)), " ", ConceptList(s, cp));
       }
-      fact = ConditionFact(s, f, p, cp, e);
+      fact = ConditionFact(s, f, e);
       break;
     case Kind::kContraception:
       test = "contraception requirement";
@@ -329,7 +336,7 @@ std::string Reason(const Snapshot& s, const PatientFacts& f,
       break;
   }
   std::string reason = absl::StrCat(ToAbsl(test), "; ", ToAbsl(fact));
-  if (p.informational) reason = absl::StrCat("for information: ", reason);
+  if (cp.informational) reason = absl::StrCat("for information: ", reason);
   return reason;
 }
 

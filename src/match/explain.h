@@ -16,9 +16,11 @@
 
 namespace trialmatch::match::internal {
 
+// The reason for predicate `predicate` (CompiledStudy order) of study
+// `study`, evaluated to `e`.
 std::string Reason(const Snapshot& snapshot, const PatientFacts& facts,
-                   const criteria::Predicate& p, const CompactPredicate& cp,
-                   const PredicateEval& e);
+                   uint32_t study, uint32_t predicate,
+                   const CompactPredicate& cp, const PredicateEval& e);
 
 // Display name of a canonical quantity: "hemoglobin", "HbA1c", "ECOG".
 std::string QuantityLabel(std::string_view quantity);

@@ -116,6 +116,16 @@ PatientFacts BuildFacts(
   SortUnique(&f.all_ids);
   SortUnique(&f.all_ancestors);
   SortUnique(&f.all_names);
+  if (!f.conditions.empty()) {
+    auto bits = [](const std::vector<uint32_t>& keys, size_t space,
+                   std::vector<uint64_t>* out) {
+      out->assign((space + 63) / 64, 0);
+      for (uint32_t k : keys) (*out)[k >> 6] |= uint64_t{1} << (k & 63);
+    };
+    bits(f.all_ids, snapshot.mesh_key_count(), &f.id_bits);
+    bits(f.all_ancestors, snapshot.mesh_key_count(), &f.ancestor_bits);
+    bits(f.all_names, snapshot.term_count(), &f.name_bits);
+  }
   f.all_resolved = !f.conditions.empty() &&
                    std::all_of(f.conditions.begin(), f.conditions.end(),
                                [](const PatientCondition& c) { return c.resolved; });
@@ -152,14 +162,17 @@ ConceptMatch MatchConceptToCondition(const Snapshot& s, const Concept& c,
 
 bool MayMatch(const Snapshot& s, const PatientFacts& f, const Concept& c) {
   if (f.conditions.empty()) return false;
-  const std::vector<uint32_t>& pool = s.key_pool();
-  if (c.name != kNoId && Contains(f.all_names, c.name)) return true;
+  auto has = [](const std::vector<uint64_t>& bits, uint32_t k) {
+    return (bits[k >> 6] >> (k & 63)) & 1u;
+  };
+  const uint32_t* pool = s.key_pool().data();
+  if (c.name != kNoId && has(f.name_bits, c.name)) return true;
   for (uint32_t i = 0; i < c.mesh_count; ++i) {
     const uint32_t k = pool[c.mesh_begin + i];
-    if (Contains(f.all_ids, k) || Contains(f.all_ancestors, k)) return true;
+    if (has(f.id_bits, k) || has(f.ancestor_bits, k)) return true;
   }
   for (uint32_t i = 0; i < c.anc_count; ++i) {
-    if (Contains(f.all_ids, pool[c.anc_begin + i])) return true;
+    if (has(f.id_bits, pool[c.anc_begin + i])) return true;
   }
   return false;
 }

@@ -51,10 +51,14 @@ struct PatientFacts {
   uint8_t ecog_q = kUnknownQuantity;
   uint8_t karnofsky_q = kUnknownQuantity;
   std::vector<PatientCondition> conditions;
-  // Unions over `conditions`, sorted: a cheap first test.
+  // Unions over `conditions`, sorted, and the same as bitsets over the
+  // snapshot's key spaces (a cheap first test: one bit per key).
   std::vector<uint32_t> all_ids;
   std::vector<uint32_t> all_ancestors;
   std::vector<uint32_t> all_names;
+  std::vector<uint64_t> id_bits;        // by descriptor key
+  std::vector<uint64_t> ancestor_bits;  // by descriptor key
+  std::vector<uint64_t> name_bits;      // by term key
   bool all_resolved = false;  // every condition resolved (and at least one)
   bool conditions_complete = false;
   std::optional<UnitVector> location;

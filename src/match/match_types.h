@@ -133,15 +133,19 @@ struct MatchResult {
   std::vector<std::string> conflicts;
 };
 
+// What one Match call did. Unless MatchOptions::evaluate_all, studies that
+// cannot rank into the top_k are not evaluated (`pruned`), so the verdict
+// tallies and `matched` cover the evaluated studies only.
 struct MatchStats {
   size_t studies = 0;     // in the snapshot
   size_t candidates = 0;  // considered (index hits, or every study)
-  size_t evaluated = 0;   // fully evaluated (passed status and relevance)
+  size_t outside_distance = 0;  // related, but dropped by the distance limit
+  size_t pruned = 0;      // skipped: could not rank into the top_k
+  size_t evaluated = 0;   // fully evaluated
   size_t eligible = 0;    // verdict tallies over the evaluated studies
   size_t possible = 0;
   size_t ineligible = 0;  // (including early-stopped ones)
-  size_t outside_distance = 0;  // dropped by the distance limit
-  size_t matched = 0;     // passed every filter (before top_k)
+  size_t matched = 0;     // evaluated and of a wanted verdict
   bool used_index = false;
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <numbers>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -71,23 +72,60 @@ bool Better(const Ranked& a, const Ranked& b) {
   return a.study < b.study;  // studies are sorted by NCT id
 }
 
+struct PatientPoint {
+  UnitVector v;
+  double latitude_rad = 0;
+};
+
 // The nearest open located site: index into open_sites() and squared chord.
 struct Nearest {
   uint32_t open_site = kNoId;
   double chord2 = 0;
 };
 
+// The study's open sites are sorted by latitude: expand from the patient's
+// latitude outwards, always on the side with the smaller latitude gap, and
+// stop when that gap alone (a lower bound of the distance) is no better
+// than the best site found. Ties keep the site found first.
 Nearest FindNearest(const Snapshot& s, const CompactStudy& cs,
-                    const UnitVector& patient) {
+                    const PatientPoint& patient) {
   Nearest n;
+  const internal::OpenSite* sites = s.open_sites().data() + cs.sites_begin;
+  const auto count = static_cast<int64_t>(cs.sites_count);
   double best = std::numeric_limits<double>::infinity();
-  for (uint32_t i = 0; i < cs.sites_count; ++i) {
-    const double d = ChordSquared(s.open_sites()[cs.sites_begin + i].v, patient);
-    if (d < best) {
+  int64_t best_i = -1;
+  int64_t hi = std::lower_bound(sites, sites + count, patient.latitude_rad,
+                                [](const internal::OpenSite& o, double lat) {
+                                  return o.latitude_rad < lat;
+                                }) -
+               sites;
+  int64_t lo = hi - 1;
+  // 4 sin^2(x/2) >= x^2 - x^4/12 for x in [0, pi]; a small margin covers
+  // the float latitudes and unit vectors.
+  auto gap_bound = [&](int64_t i) {
+    const double x = std::fabs(sites[i].latitude_rad - patient.latitude_rad);
+    return x * x - x * x * x * x / 12 - 1e-10;
+  };
+  while (lo >= 0 || hi < count) {
+    int64_t i;
+    if (lo < 0) {
+      i = hi++;
+    } else if (hi >= count) {
+      i = lo--;
+    } else if (patient.latitude_rad - sites[lo].latitude_rad <=
+               sites[hi].latitude_rad - patient.latitude_rad) {
+      i = lo--;
+    } else {
+      i = hi++;
+    }
+    if (gap_bound(i) > best) break;
+    const double d = ChordSquared(sites[i].v, patient.v);
+    if (d < best || (d == best && i < best_i)) {
       best = d;
-      n.open_site = cs.sites_begin + i;
+      best_i = i;
     }
   }
+  if (best_i >= 0) n.open_site = cs.sites_begin + static_cast<uint32_t>(best_i);
   n.chord2 = best;
   return n;
 }
@@ -97,7 +135,6 @@ std::vector<ConditionMatch> MatchedConditions(const Snapshot& s,
                                               uint32_t study) {
   std::vector<ConditionMatch> out;
   const CompactStudy& cs = s.compact()[study];
-  const StudyInfo& info = s.study(study);
   for (uint32_t r = 0; r < cs.rel_count; ++r) {
     const Concept& c = s.concepts()[s.concept_refs()[cs.rel_begin + r]];
     if (!internal::MayMatch(s, f, c)) continue;
@@ -105,8 +142,8 @@ std::vector<ConditionMatch> MatchedConditions(const Snapshot& s,
       const ConceptMatch m = internal::MatchConceptToCondition(s, c, f.conditions[ci]);
       if (m.strength == MatchStrength::kNone) continue;
       ConditionMatch cm;
-      cm.study_condition = info.relevance[r].text;
-      cm.from_criteria = info.relevance[r].from_criteria;
+      cm.study_condition = std::string(s.String(s.concept_texts()[cs.rel_begin + r]));
+      cm.from_criteria = s.concept_from_criteria()[cs.rel_begin + r] != 0;
       cm.patient_condition_index = f.conditions[ci].index;
       cm.patient_condition =
           internal::ConditionLabel(f.profile->conditions[cm.patient_condition_index]);
@@ -206,6 +243,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
                         : *profile.location->max_distance_km;
   }
   if (!facts.location) limit_km.reset();
+  std::optional<PatientPoint> patient_point;
+  if (facts.location) {
+    patient_point = PatientPoint{*facts.location,
+                                 profile.location->latitude * std::numbers::pi / 180};
+  }
   const double limit_chord2 = limit_km ? KmToChordSquared(*limit_km) : 4.0;
 
   const ScoreWeights& w = options_.weights;
@@ -219,26 +261,51 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
   const bool require_relevance = options.require_condition_match && has_conditions;
   stats.used_index = require_relevance && !options.evaluate_all;
 
-  // Candidates as a bitmap (visited in NCT order).
+  // Candidates as a bitmap (visited in NCT order) and, from the posting
+  // list that found each, its relevance strength: the same value the
+  // evaluator's Relevance() computes (docs/match.md, "Candidates").
   std::vector<uint64_t> bitmap;
+  std::vector<uint8_t> strength_of;
   if (stats.used_index) {
     bitmap.assign((snapshot.size() + 63) / 64, 0);
-    auto mark = [&](const std::vector<uint32_t>* list) {
+    strength_of.assign(snapshot.size(), 0);
+    auto mark = [&](const std::vector<uint32_t>* list, MatchStrength m) {
       if (list == nullptr) return;
-      for (uint32_t si : *list) bitmap[si >> 6] |= uint64_t{1} << (si & 63);
+      const auto v = static_cast<uint8_t>(m);
+      for (uint32_t si : *list) {
+        bitmap[si >> 6] |= uint64_t{1} << (si & 63);
+        strength_of[si] = std::max(strength_of[si], v);
+      }
     };
     for (uint32_t k : facts.all_ids) {
-      mark(snapshot.StudiesWithMesh(k));
-      mark(snapshot.StudiesWithAncestor(k));
+      mark(snapshot.StudiesWithMesh(k), MatchStrength::kExact);
+      mark(snapshot.StudiesWithAncestor(k), MatchStrength::kAncestor);
     }
-    for (uint32_t k : facts.all_ancestors) mark(snapshot.StudiesWithMesh(k));
-    for (uint32_t k : facts.all_names) mark(snapshot.StudiesWithTerm(k));
+    for (uint32_t k : facts.all_ancestors) {
+      mark(snapshot.StudiesWithMesh(k), MatchStrength::kBroader);
+    }
+    for (uint32_t k : facts.all_names) {
+      mark(snapshot.StudiesWithTerm(k), MatchStrength::kExact);
+    }
   }
 
   std::vector<Ranked> heap;
   heap.reserve(static_cast<size_t>(options.top_k) + 1);
   const auto& compact = snapshot.compact();
   size_t since_check = 0;
+  // The best verdict a study could be returned with.
+  const Verdict best_wanted =
+      want[0] ? Verdict::kEligible
+              : (want[1] ? Verdict::kPossible : Verdict::kIneligible);
+  const Verdict best_wanted_not_eligible =
+      want[1] ? Verdict::kPossible : Verdict::kIneligible;
+  const bool prune = !options.evaluate_all;
+
+  auto score_of = [&](double share, MatchStrength relevance, double proximity) {
+    return (w.criteria * share + w.condition * StrengthValue(relevance) +
+            w.proximity * proximity) /
+           wsum;
+  };
 
   auto consider = [&](uint32_t si) -> absl::Status {
     ++stats.candidates;
@@ -248,9 +315,61 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     }
     const CompactStudy& cs = compact[si];
     if (!status_ok[cs.status]) return absl::OkStatus();
-    const MatchStrength relevance = evaluator.Relevance(si);
+    MatchStrength relevance = MatchStrength::kNone;
+    if (stats.used_index) {
+      relevance = static_cast<MatchStrength>(strength_of[si]);
+    } else if (has_conditions) {
+      relevance = evaluator.Relevance(si);
+    }
     if (require_relevance && relevance == MatchStrength::kNone) {
       return absl::OkStatus();
+    }
+    // Ranking bound: the best this study could rank with (share at most
+    // all units but those always UNKNOWN; ELIGIBLE only without them).
+    // Exact in floating point: the evaluated share has the same
+    // denominator, and the score is monotone in it (docs/match.md).
+    auto cannot_rank = [&](double proximity) {
+      if (!prune || heap.size() < static_cast<size_t>(options.top_k)) return false;
+      Ranked bound;
+      bound.study = si;
+      const bool can_be_eligible = cs.has_criteria_text && cs.always_unknown == 0;
+      bound.verdict = can_be_eligible ? best_wanted : best_wanted_not_eligible;
+      double max_share = 0;
+      if (cs.units > 0) {
+        if (cs.always_unknown > 0) {
+          max_share = static_cast<double>(cs.units - cs.always_unknown) / cs.units;
+        } else if (cs.has_criteria_text) {
+          max_share = 1.0;
+        } else {
+          max_share = static_cast<double>(cs.units) / (cs.units + 1);
+        }
+      }
+      bound.score = score_of(max_share, relevance, proximity);
+      return !Better(bound, heap.front());
+    };
+    // First with the best proximity there is, before looking at sites.
+    if (cannot_rank(facts.location ? 1.0 : 0.0)) {
+      ++stats.pruned;
+      return absl::OkStatus();
+    }
+    double proximity = 0;
+    if (facts.location) {
+      const Nearest n = FindNearest(snapshot, cs, *patient_point);
+      if (n.open_site != kNoId) {
+        if (limit_km && n.chord2 > limit_chord2) {
+          ++stats.outside_distance;
+          return absl::OkStatus();
+        }
+        proximity = 1.0 / (1.0 + ChordSquaredToKm(n.chord2) /
+                                     options_.proximity_scale_km);
+      } else if (limit_km && !options.include_unlocated) {
+        ++stats.outside_distance;
+        return absl::OkStatus();
+      }
+      if (cannot_rank(proximity)) {
+        ++stats.pruned;
+        return absl::OkStatus();
+      }
     }
     ++stats.evaluated;
     const StudyEval ev = evaluator.Evaluate(si, !want_ineligible, nullptr);
@@ -266,21 +385,6 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
         break;
     }
     if (!want[VerdictRank(ev.verdict)]) return absl::OkStatus();
-    double proximity = 0;
-    if (facts.location) {
-      const Nearest n = FindNearest(snapshot, cs, *facts.location);
-      if (n.open_site != kNoId) {
-        if (limit_km && n.chord2 > limit_chord2) {
-          ++stats.outside_distance;
-          return absl::OkStatus();
-        }
-        proximity = 1.0 / (1.0 + ChordSquaredToKm(n.chord2) /
-                                     options_.proximity_scale_km);
-      } else if (limit_km && !options.include_unlocated) {
-        ++stats.outside_distance;
-        return absl::OkStatus();
-      }
-    }
     ++stats.matched;
     const OutcomeCounts& c = ev.counts;
     const int deciding = c.satisfied + c.violated + c.unknown;
@@ -291,9 +395,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     r.verdict = ev.verdict;
     r.counts = ev.counts;
     r.no_criteria_text = ev.no_criteria_text;
-    r.score = (w.criteria * share + w.condition * StrengthValue(relevance) +
-               w.proximity * proximity) /
-              wsum;
+    r.score = score_of(share, relevance, proximity);
     if (heap.size() < static_cast<size_t>(options.top_k)) {
       heap.push_back(r);
       std::push_heap(heap.begin(), heap.end(), Better);
@@ -330,11 +432,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
   response.results.reserve(heap.size());
   for (const Ranked& r : heap) {
     const StudyInfo& info = snapshot.study(r.study);
-    const criteria::CompiledStudy& compiled = info.compiled;
+    const CompactStudy& cs = compact[r.study];
     MatchResult out;
     out.nct_id = info.nct_id;
     out.title = info.title;
-    out.overall_status = info.overall_status;
+    out.overall_status = std::string(snapshot.String(info.overall_status));
     out.verdict = r.verdict;
     out.score = r.score;
     evaluator.Relevance(r.study);
@@ -342,39 +444,40 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     out.counts = full.counts;
     out.matched_conditions = MatchedConditions(snapshot, facts, r.study);
     if (facts.location) {
-      const Nearest n = FindNearest(snapshot, compact[r.study], *facts.location);
+      const Nearest n = FindNearest(snapshot, cs, *patient_point);
       if (n.open_site != kNoId) {
-        const Site& site = info.sites[snapshot.open_sites()[n.open_site].site];
         NearestSite s;
-        s.site = site;
+        s.site = snapshot.SiteOf(r.study, snapshot.open_sites()[n.open_site].site);
         s.distance_km = HaversineKm(profile.location->latitude,
-                                    profile.location->longitude, site.latitude,
-                                    site.longitude);
+                                    profile.location->longitude, s.site.latitude,
+                                    s.site.longitude);
         out.nearest_site = std::move(s);
       }
     }
-    const uint32_t pred_base = compact[r.study].preds_begin;
-    for (size_t pi = 0; pi < compiled.predicates.size(); ++pi) {
+    out.explanations.reserve(options.include_explanations
+                                 ? info.predicates.size() + 1
+                                 : static_cast<size_t>(full.counts.violated +
+                                                       full.counts.unknown + 1));
+    for (uint32_t pi = 0; pi < info.predicates.size(); ++pi) {
       const Outcome o = detail.outcomes[pi];
       if (!options.include_explanations && o != Outcome::kViolated &&
           o != Outcome::kUnknown) {
         continue;
       }
-      const criteria::Predicate& p = compiled.predicates[pi];
+      const internal::CompactPredicate& cp = snapshot.predicates()[cs.preds_begin + pi];
+      const PredicateInfo& pinfo = info.predicates[pi];
       Explanation e;
       e.predicate = static_cast<int>(pi);
-      e.criterion = p.criterion;
-      e.kind = p.kind;
-      e.polarity = p.polarity;
+      e.criterion = pinfo.criterion;
+      e.kind = cp.kind();
+      e.polarity = cp.polarity();
       e.status = detail.evals[pi].status;
       e.outcome = o;
       e.any_of_group = detail.any_of_group[pi];
-      e.reason = internal::Reason(snapshot, facts, p,
-                                  snapshot.predicates()[pred_base + pi],
-                                  detail.evals[pi]);
-      e.rule_id = p.rule_id;
-      e.evidence = p.evidence;
-      e.note = p.note;
+      e.reason = internal::Reason(snapshot, facts, r.study, pi, cp, detail.evals[pi]);
+      e.rule_id = std::string(snapshot.String(pinfo.rule_id));
+      e.evidence = snapshot.EvidenceOf(r.study, pi);
+      e.note = std::string(snapshot.String(pinfo.note));
       out.explanations.push_back(std::move(e));
     }
     if (r.no_criteria_text || full.no_criteria_text) {
@@ -389,9 +492,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
       out.explanations.push_back(std::move(e));
     }
     if (options.include_explanations) out.criterion_outcomes = detail.criterion_outcomes;
-    for (const criteria::Conflict& c : compiled.conflicts) {
-      out.conflicts.push_back(c.description);
-    }
+    for (uint32_t c : info.conflicts) out.conflicts.emplace_back(snapshot.String(c));
     response.results.push_back(std::move(out));
   }
   return response;

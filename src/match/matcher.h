@@ -17,12 +17,16 @@
 // Missing data never excludes.
 //
 // Candidates: for a patient with conditions (and require_condition_match),
-// the snapshot's condition indexes give the studies related to one of them;
-// evaluate_all scans every study instead and returns the same results (the
-// index is an accelerator, not a filter of its own). For a patient without
-// conditions every study is a candidate. Then the status filter, the
-// verdict filter (studies are abandoned at their first violated top-level
-// item when INELIGIBLE is not wanted), the distance filter.
+// the snapshot's condition indexes give the studies related to one of them,
+// with their match strength. For a patient without conditions every study
+// is a candidate. Then: the status filter, the distance filter, a ranking
+// bound (a study whose best possible verdict and score cannot beat the
+// current top_k is skipped unevaluated), evaluation (abandoned at the first
+// violated top-level item when INELIGIBLE is not wanted: the structured
+// age/sex predicates come first), the verdict filter, a top_k heap.
+// evaluate_all scans every study and evaluates every candidate (brute
+// force): it returns the same results, which the tests check (the index and
+// the bound are accelerators, not filters of their own).
 //
 // Ranking: verdict (ELIGIBLE, POSSIBLE, INELIGIBLE), then score (descending),
 // then NCT id (ascending). score = w_criteria·share + w_condition·strength +
@@ -74,8 +78,10 @@ struct MatchOptions {
   // strength. Without it, unrelated studies are returned too (POSSIBLE when
   // their required condition is merely not listed).
   bool require_condition_match = true;
-  // Scan every study instead of using the condition index (brute force:
-  // same results; benchmarks use it to show the index's gain).
+  // Scan every study instead of using the condition index, and evaluate
+  // every candidate instead of skipping those that cannot rank (brute
+  // force: same results, exact MatchStats tallies; benchmarks use it to
+  // show the gain).
   bool evaluate_all = false;
   // Called before the scan and every 256 candidates; a non-OK status (e.g.
   // kCancelled, kDeadlineExceeded) aborts Match, which returns it.

@@ -33,6 +33,7 @@ constexpr std::string_view kCanonicalQuantities[] = {
     "karnofsky"};
 
 constexpr std::string_view kUlnUnit = "xULN";
+constexpr double kDegToRad = 3.14159265358979323846 / 180.0;
 
 bool IsNumericKind(criteria::Kind k) {
   return k == criteria::Kind::kAge || k == criteria::Kind::kLab ||
@@ -45,20 +46,35 @@ std::string_view CanonicalUnitOf(std::string_view quantity) {
   return patient::Terminology::Builtin().CanonicalUnit(quantity);
 }
 
-// Length in years of the unit an age bound was written in (1 for years).
-double AgeUnitYears(const criteria::Predicate& p) {
-  if (p.original_value.empty()) return 1;
+// The unit an age bound was written in ("6 Months"); years when unknown.
+internal::AgeUnitCode AgeUnitOf(const criteria::Predicate& p) {
+  using internal::AgeUnitCode;
+  if (p.original_value.empty()) return AgeUnitCode::kYears;
   absl::StatusOr<model::Age> age = model::ParseAge(p.original_value);
-  if (age.ok()) return model::Age{1, age->unit, ""}.Years();
+  if (age.ok()) {
+    switch (age->unit) {
+      case model::AgeUnit::kMonths:
+        return AgeUnitCode::kMonths;
+      case model::AgeUnit::kWeeks:
+        return AgeUnitCode::kWeeks;
+      case model::AgeUnit::kDays:
+      case model::AgeUnit::kHours:
+      case model::AgeUnit::kMinutes:
+        return AgeUnitCode::kDays;
+      case model::AgeUnit::kYears:
+        break;
+    }
+    return AgeUnitCode::kYears;
+  }
   const std::string lower =
       absl::AsciiStrToLower(common::ToAbsl(p.original_value));
-  if (lower.find("month") != std::string::npos) return 1.0 / 12.0;
+  if (lower.find("month") != std::string::npos) return AgeUnitCode::kMonths;
   if (lower.find("week") != std::string::npos ||
       lower.find("wk") != std::string::npos) {
-    return 7.0 / 365.25;
+    return AgeUnitCode::kWeeks;
   }
-  if (lower.find("day") != std::string::npos) return 1.0 / 365.25;
-  return 1;
+  if (lower.find("day") != std::string::npos) return AgeUnitCode::kDays;
+  return AgeUnitCode::kYears;
 }
 
 bool HasWord(std::string_view lower, std::string_view word) {
@@ -227,6 +243,37 @@ const std::vector<uint32_t>* Snapshot::StudiesWithTerm(uint32_t key) const {
   return FindList(by_term_, key);
 }
 
+
+Site Snapshot::SiteOf(size_t study, size_t site) const {
+  const SiteRecord& r = info_[study].sites[site];
+  Site out;
+  out.facility = std::string(String(r.facility));
+  out.city = std::string(String(r.city));
+  out.state = std::string(String(r.state));
+  out.country = std::string(String(r.country));
+  out.status = std::string(String(r.status));
+  out.latitude = r.latitude;
+  out.longitude = r.longitude;
+  out.open = r.open;
+  return out;
+}
+
+std::string_view Snapshot::EvidenceText(size_t study, size_t predicate) const {
+  const StudyInfo& info = info_[study];
+  const PredicateInfo& p = info.predicates[predicate];
+  return std::string_view(info.text).substr(p.text_begin, p.text_size);
+}
+
+criteria::Evidence Snapshot::EvidenceOf(size_t study, size_t predicate) const {
+  const PredicateInfo& p = info_[study].predicates[predicate];
+  criteria::Evidence e;
+  e.source = p.source;
+  e.field = std::string(String(p.field));
+  e.span = p.span;
+  e.text = std::string(EvidenceText(study, predicate));
+  return e;
+}
+
 absl::StatusOr<std::shared_ptr<const Snapshot>> Snapshot::Build(
     const std::vector<std::pair<model::Study, criteria::CompiledStudy>>& studies,
     SnapshotOptions options) {
@@ -238,144 +285,98 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> Snapshot::Build(
   return std::move(builder).Build();
 }
 
-// --- SnapshotBuilder -----------------------------------------------------------
+namespace internal {
 
-struct SnapshotBuilder::Pending {
-  StudyInfo info;
-  std::vector<model::MeshTerm> meshes;     // normalised ids
-  std::vector<model::MeshTerm> ancestors;  // normalised ids
-  std::vector<model::Location> locations;
-};
-
-SnapshotBuilder::SnapshotBuilder(SnapshotOptions options)
-    : options_(std::move(options)) {}
-SnapshotBuilder::~SnapshotBuilder() = default;
-SnapshotBuilder::SnapshotBuilder(SnapshotBuilder&&) noexcept = default;
-SnapshotBuilder& SnapshotBuilder::operator=(SnapshotBuilder&&) noexcept = default;
-
-size_t SnapshotBuilder::size() const { return pending_.size(); }
-
-absl::Status SnapshotBuilder::Add(const model::Study& study,
-                                  criteria::CompiledStudy compiled) {
-  if (!model::IsValidNctId(study.nct_id)) {
-    return absl::InvalidArgumentError("study has no valid NCT id");
+double AgeUnitYears(AgeUnitCode code) {
+  switch (code) {
+    case AgeUnitCode::kMonths:
+      return 1.0 / 12.0;
+    case AgeUnitCode::kWeeks:
+      return 7.0 / 365.25;
+    case AgeUnitCode::kDays:
+      return 1.0 / 365.25;
+    case AgeUnitCode::kYears:
+      break;
   }
-  if (!compiled.nct_id.empty() && compiled.nct_id != study.nct_id) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(study.nct_id, ": compiled criteria belong to ",
-                     compiled.nct_id));
-  }
-  if (absl::Status s = ValidateCompiled(compiled); !s.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(study.nct_id, ": compiled criteria: ", s.message()));
-  }
-  if (seen_.contains(study.nct_id)) {
-    return absl::AlreadyExistsError(
-        absl::StrCat(study.nct_id, ": added twice"));
-  }
-  seen_.emplace(study.nct_id, pending_.size());
-
-  Pending p;
-  StudyInfo& info = p.info;
-  info.nct_id = study.nct_id;
-  info.title = study.brief_title.empty() ? study.official_title : study.brief_title;
-  info.overall_status = study.overall_status;
-  info.conditions = study.conditions;
-  for (const model::MeshTerm& m : study.condition_meshes) {
-    if (m.id.empty()) continue;
-    p.meshes.push_back({patient::NormalizeMeshId(m.id), m.term});
-    info.condition_mesh_ids.push_back(p.meshes.back().id);
-  }
-  for (const model::MeshTerm& m : study.condition_ancestors) {
-    if (m.id.empty()) continue;
-    p.ancestors.push_back({patient::NormalizeMeshId(m.id), m.term});
-    info.ancestor_mesh_ids.push_back(p.ancestors.back().id);
-  }
-  info.listed_sites = static_cast<int>(study.locations.size());
-  for (const model::Location& loc : study.locations) {
-    if (!loc.geo) continue;
-    Site site;
-    site.facility = loc.facility;
-    site.city = loc.city;
-    site.state = loc.state;
-    site.country = loc.country;
-    site.status = loc.status;
-    site.latitude = loc.geo->lat;
-    site.longitude = loc.geo->lon;
-    site.open = SiteOpen(loc.status, study.overall_status);
-    info.sites.push_back(std::move(site));
-  }
-  compiled.nct_id = study.nct_id;
-  info.compiled = std::move(compiled);
-  pending_.push_back(std::move(p));
-  return absl::OkStatus();
+  return 1.0;
 }
 
-std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
-  std::vector<Pending> pending = std::move(pending_);
-  pending_.clear();
-  seen_.clear();
-  std::sort(pending.begin(), pending.end(),
-            [](const Pending& a, const Pending& b) {
-              return a.info.nct_id < b.info.nct_id;
-            });
+}  // namespace internal
 
-  std::shared_ptr<Snapshot> snap(new Snapshot());
-  Snapshot& s = *snap;
-  s.options_ = options_;
+// --- SnapshotBuilder -----------------------------------------------------------
 
-  auto mesh_key = [&](const std::string& id) -> uint32_t {
-    const std::string norm = patient::NormalizeMeshId(id);
+// The snapshot under construction plus the build-only lookup tables. Studies
+// are compacted as they are added, in insertion order; Build() sorts the
+// per-study records by NCT id (the flat arrays they point into stay as they
+// are) and then builds the posting lists.
+struct SnapshotBuilder::State {
+  std::unique_ptr<Snapshot> snap{new Snapshot()};
+  absl::flat_hash_map<std::string, uint32_t> nct_seen;
+  absl::flat_hash_map<std::string, uint32_t> string_index;
+  absl::flat_hash_map<std::string, uint32_t> concept_index;
+  absl::flat_hash_map<std::string, uint8_t> quantity_index;
+
+  uint32_t Str(std::string_view text) {
+    if (text.empty()) return kNoString;
+    auto [it, inserted] = string_index.emplace(
+        std::string(text), static_cast<uint32_t>(snap->strings_.size()));
+    if (inserted) snap->strings_.emplace_back(text);
+    return it->second;
+  }
+
+  uint32_t Mesh(std::string_view id) {
+    std::string norm = patient::NormalizeMeshId(id);
+    Snapshot& s = *snap;
     auto [it, inserted] =
         s.mesh_key_.emplace(norm, static_cast<uint32_t>(s.mesh_ids_.size()));
-    if (inserted) s.mesh_ids_.push_back(norm);
+    if (inserted) s.mesh_ids_.push_back(std::move(norm));
     return it->second;
-  };
-  auto term_key = [&](std::string_view text) -> uint32_t {
+  }
+
+  uint32_t Term(std::string_view text) {
     std::string norm = NormalizeTerm(text);
     if (norm.empty()) return kNoId;
+    Snapshot& s = *snap;
     auto [it, inserted] =
         s.term_key_.emplace(norm, static_cast<uint32_t>(s.terms_.size()));
     if (inserted) s.terms_.push_back(std::move(norm));
     return it->second;
-  };
-  auto add_ancestry = [&](uint32_t key, const std::vector<uint32_t>& anc) {
-    std::vector<uint32_t>& a = s.ancestry_[key];
+  }
+
+  uint8_t Quantity(const std::string& q) {
+    auto it = quantity_index.find(q);
+    if (it != quantity_index.end()) return it->second;
+    if (snap->quantities_.size() >= kUnknownQuantity) return kUnknownQuantity;
+    const auto k = static_cast<uint8_t>(snap->quantities_.size());
+    snap->quantities_.push_back(q);
+    quantity_index.emplace(q, k);
+    return k;
+  }
+
+  void AddAncestry(uint32_t key, const std::vector<uint32_t>& anc) {
+    std::vector<uint32_t>& a = snap->ancestry_[key];
     for (uint32_t k : anc) {
       if (k != key) a.push_back(k);
     }
-  };
-  auto add_term_mesh = [&](const model::MeshTerm& m) {
-    const uint32_t t = term_key(m.term);
+  }
+
+  void AddTermMesh(const model::MeshTerm& m) {
+    const uint32_t t = Term(m.term);
     if (t == kNoId) return;
-    std::vector<uint32_t>& v = s.term_mesh_[t];
-    const uint32_t k = mesh_key(m.id);
+    std::vector<uint32_t>& v = snap->term_mesh_[t];
+    const uint32_t k = Mesh(m.id);
     if (std::find(v.begin(), v.end(), k) == v.end()) v.push_back(k);
-  };
+  }
 
-  // Quantities: the canonical ones first.
-  absl::flat_hash_map<std::string, uint8_t> quantity_index;
-  auto quantity_key = [&](const std::string& q) -> uint8_t {
-    auto it = quantity_index.find(q);
-    if (it != quantity_index.end()) return it->second;
-    if (s.quantities_.size() >= kUnknownQuantity) return kUnknownQuantity;
-    const auto k = static_cast<uint8_t>(s.quantities_.size());
-    s.quantities_.push_back(q);
-    quantity_index.emplace(q, k);
-    return k;
-  };
-  for (std::string_view q : kCanonicalQuantities) quantity_key(std::string(q));
-
-  // Concepts, interned by content.
-  absl::flat_hash_map<std::string, uint32_t> concept_index;
-  auto intern_concept = [&](uint32_t name, std::vector<uint32_t> mesh,
-                            std::vector<uint32_t> anc) -> uint32_t {
+  uint32_t InternConcept(uint32_t name, std::vector<uint32_t> mesh,
+                         std::vector<uint32_t> anc) {
     SortUnique(&mesh);
     SortUnique(&anc);
     std::string key = absl::StrCat(name, "|", absl::StrJoin(mesh, ","), "|",
                                    absl::StrJoin(anc, ","));
     auto it = concept_index.find(key);
     if (it != concept_index.end()) return it->second;
+    Snapshot& s = *snap;
     Concept c;
     c.name = name;
     c.mesh_begin = static_cast<uint32_t>(s.key_pool_.size());
@@ -388,216 +389,350 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     s.concepts_.push_back(c);
     concept_index.emplace(std::move(key), id);
     return id;
-  };
-  auto concept_of = [&](const criteria::ConditionConcept& cc) -> uint32_t {
+  }
+
+  uint32_t ConceptOf(const criteria::ConditionConcept& cc) {
     std::vector<uint32_t> mesh;
     std::vector<uint32_t> anc;
-    for (const std::string& id : cc.mesh_ids) mesh.push_back(mesh_key(id));
-    for (const std::string& id : cc.ancestor_mesh_ids) anc.push_back(mesh_key(id));
-    return intern_concept(
-        term_key(cc.normalized.empty() ? cc.text : cc.normalized),
-        std::move(mesh), std::move(anc));
-  };
-
-  // MeSH knowledge from the rules (when given).
-  if (options_.rules != nullptr) {
-    for (const criteria::ConceptDef& def : options_.rules->concepts()) {
-      std::vector<uint32_t> anc;
-      for (const std::string& a : def.ancestor_mesh_ids) anc.push_back(mesh_key(a));
-      for (const std::string& id : def.mesh_ids) add_ancestry(mesh_key(id), anc);
-    }
+    for (const std::string& id : cc.mesh_ids) mesh.push_back(Mesh(id));
+    for (const std::string& id : cc.ancestor_mesh_ids) anc.push_back(Mesh(id));
+    return InternConcept(Term(cc.normalized.empty() ? cc.text : cc.normalized),
+                         std::move(mesh), std::move(anc));
   }
 
-  s.info_.reserve(pending.size());
-  s.compact_.reserve(pending.size());
-  for (size_t si = 0; si < pending.size(); ++si) {
-    Pending& p = pending[si];
-    StudyInfo& info = p.info;
-    const criteria::CompiledStudy& cs = info.compiled;
-    CompactStudy cst;
+  void AddRef(uint32_t concept_id, std::string_view text, bool from_criteria) {
+    snap->concept_refs_.push_back(concept_id);
+    snap->concept_texts_.push_back(Str(text));
+    snap->concept_from_criteria_.push_back(from_criteria ? 1 : 0);
+  }
 
-    // MeSH knowledge from the registry's browse module.
-    std::vector<uint32_t> study_anc;
-    for (const model::MeshTerm& m : p.ancestors) {
-      study_anc.push_back(mesh_key(m.id));
-      add_term_mesh(m);
+  void AddStudy(const model::Study& study, const criteria::CompiledStudy& cs);
+};
+
+SnapshotBuilder::SnapshotBuilder(SnapshotOptions options)
+    : state_(std::make_unique<State>()) {
+  state_->snap->options_ = std::move(options);
+  for (std::string_view q : kCanonicalQuantities) state_->Quantity(std::string(q));
+  // MeSH knowledge from the rules (when given).
+  if (const criteria::RuleSet* rules = state_->snap->options_.rules.get()) {
+    for (const criteria::ConceptDef& def : rules->concepts()) {
+      std::vector<uint32_t> anc;
+      for (const std::string& a : def.ancestor_mesh_ids) anc.push_back(state_->Mesh(a));
+      for (const std::string& id : def.mesh_ids) state_->AddAncestry(state_->Mesh(id), anc);
     }
-    for (const model::MeshTerm& m : p.meshes) add_term_mesh(m);
-    if (p.meshes.size() == 1) add_ancestry(mesh_key(p.meshes[0].id), study_anc);
+  }
+}
+SnapshotBuilder::~SnapshotBuilder() = default;
+SnapshotBuilder::SnapshotBuilder(SnapshotBuilder&&) noexcept = default;
+SnapshotBuilder& SnapshotBuilder::operator=(SnapshotBuilder&&) noexcept = default;
 
-    // Status.
-    {
-      auto it = std::find(s.statuses_.begin(), s.statuses_.end(),
-                          info.overall_status);
-      if (it == s.statuses_.end()) {
-        s.statuses_.push_back(info.overall_status);
-        s.by_status_.emplace_back();
-        it = s.statuses_.end() - 1;
-      }
-      cst.status = static_cast<uint16_t>(it - s.statuses_.begin());
-      s.by_status_[cst.status].push_back(static_cast<uint32_t>(si));
+size_t SnapshotBuilder::size() const {
+  return state_ == nullptr ? 0 : state_->snap->info_.size();
+}
+
+absl::Status SnapshotBuilder::Add(const model::Study& study,
+                                  const criteria::CompiledStudy& compiled) {
+  if (state_ == nullptr) state_ = std::make_unique<State>();
+  if (!model::IsValidNctId(study.nct_id)) {
+    return absl::InvalidArgumentError("study has no valid NCT id");
+  }
+  if (!compiled.nct_id.empty() && compiled.nct_id != study.nct_id) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(study.nct_id, ": compiled criteria belong to ",
+                     compiled.nct_id));
+  }
+  if (absl::Status s = ValidateCompiled(compiled); !s.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(study.nct_id, ": compiled criteria: ", s.message()));
+  }
+  if (state_->nct_seen.contains(study.nct_id)) {
+    return absl::AlreadyExistsError(absl::StrCat(study.nct_id, ": added twice"));
+  }
+  state_->nct_seen.emplace(study.nct_id, 0);
+  state_->AddStudy(study, compiled);
+  return absl::OkStatus();
+}
+
+void SnapshotBuilder::State::AddStudy(const model::Study& study,
+                                      const criteria::CompiledStudy& cs) {
+  Snapshot& s = *snap;
+  StudyInfo info;
+  CompactStudy cst;
+  info.nct_id = study.nct_id;
+  info.title = study.brief_title.empty() ? study.official_title : study.brief_title;
+  info.overall_status = Str(study.overall_status);
+  for (const std::string& c : study.conditions) info.conditions.push_back(Str(c));
+  info.compiler_version = cs.compiler_version;
+  info.rules_version = cs.rules_version;
+  for (const criteria::Conflict& c : cs.conflicts) info.conflicts.push_back(Str(c.description));
+  for (const std::string& n : cs.notes) info.notes.push_back(Str(n));
+
+  // MeSH knowledge from the registry's browse module.
+  std::vector<uint32_t> study_anc;
+  for (const model::MeshTerm& m : study.condition_ancestors) {
+    if (m.id.empty()) continue;
+    study_anc.push_back(Mesh(m.id));
+    AddTermMesh(m);
+  }
+  size_t meshes = 0;
+  for (const model::MeshTerm& m : study.condition_meshes) {
+    if (m.id.empty()) continue;
+    ++meshes;
+    info.condition_meshes.push_back(Mesh(m.id));
+    AddTermMesh(m);
+  }
+  info.ancestors = study_anc;
+  if (meshes == 1) AddAncestry(info.condition_meshes[0], study_anc);
+
+  // Status (the by-status lists are built after sorting).
+  {
+    auto it = std::find(s.statuses_.begin(), s.statuses_.end(), study.overall_status);
+    if (it == s.statuses_.end()) {
+      s.statuses_.push_back(study.overall_status);
+      it = s.statuses_.end() - 1;
     }
+    cst.status = static_cast<uint16_t>(it - s.statuses_.begin());
+  }
 
-    // Predicates.
-    const auto pred_base = static_cast<uint32_t>(s.preds_.size());
-    for (size_t pi = 0; pi < cs.predicates.size(); ++pi) {
-      const criteria::Predicate& p_in = cs.predicates[pi];
-      CompactPredicate cp;
-      cp.kind = p_in.kind;
-      cp.polarity = p_in.polarity;
-      cp.informational = p_in.informational;
-      cp.source = static_cast<uint32_t>(pi);
-      cp.study_conditions = p_in.criterion < 0 &&
-                            p_in.kind == criteria::Kind::kCondition;
-      if (p_in.criterion >= 0) {
-        cp.history_wording = HistoryWording(cs.criteria[p_in.criterion].text);
+  // Evidence texts: slices of the criteria text where they are one.
+  info.text = study.eligibility.criteria;
+  const std::string_view criteria_text(study.eligibility.criteria);
+
+  // Predicates.
+  const auto pred_base = static_cast<uint32_t>(s.preds_.size());
+  for (size_t pi = 0; pi < cs.predicates.size(); ++pi) {
+    const criteria::Predicate& p_in = cs.predicates[pi];
+    PredicateInfo pinfo;
+    pinfo.rule_id = Str(p_in.rule_id);
+    pinfo.field = Str(p_in.evidence.field);
+    pinfo.note = Str(p_in.note);
+    pinfo.quantity = Str(p_in.quantity);
+    pinfo.unit = Str(p_in.unit);
+    pinfo.span = p_in.evidence.span;
+    pinfo.criterion = p_in.criterion;
+    pinfo.source = p_in.evidence.source;
+    const criteria::Span sp = p_in.evidence.span;
+    if (sp.begin >= 0 && sp.end >= sp.begin &&
+        static_cast<size_t>(sp.end) <= criteria_text.size() &&
+        criteria_text.substr(sp.begin, sp.end - sp.begin) == p_in.evidence.text) {
+      pinfo.text_begin = static_cast<uint32_t>(sp.begin);
+      pinfo.text_size = static_cast<uint32_t>(sp.end - sp.begin);
+    } else {
+      const size_t found = info.text.find(p_in.evidence.text, criteria_text.size());
+      if (found != std::string::npos && !p_in.evidence.text.empty()) {
+        pinfo.text_begin = static_cast<uint32_t>(found);
       } else {
-        cp.history_wording = HistoryWording(p_in.evidence.text);
+        pinfo.text_begin = static_cast<uint32_t>(info.text.size());
+        info.text += p_in.evidence.text;
       }
-      if (IsNumericKind(p_in.kind)) {
-        cp.quantity = p_in.quantity.empty()
-                          ? kUnknownQuantity
-                          : quantity_key(p_in.quantity);
-        cp.has_low = p_in.low.has_value() && std::isfinite(*p_in.low);
-        cp.low = cp.has_low ? *p_in.low : 0;
-        cp.low_inclusive = p_in.low_inclusive;
-        cp.has_high = p_in.high.has_value() && std::isfinite(*p_in.high);
-        cp.high = cp.has_high ? *p_in.high : 0;
-        cp.high_inclusive = p_in.high_inclusive;
-        cp.relative_to_uln = p_in.relative_to_uln;
-        if (!p_in.relative_to_uln && !p_in.unit.empty() &&
-            p_in.unit != kUlnUnit) {
-          const std::string_view canonical = CanonicalUnitOf(p_in.quantity);
-          cp.unit_ok = canonical.empty() || canonical == p_in.unit;
-        } else if (p_in.unit == kUlnUnit) {
-          cp.relative_to_uln = true;
-        }
-        if (p_in.kind == criteria::Kind::kAge) cp.age_unit_years = AgeUnitYears(p_in);
-      }
-      cp.sex = p_in.sex;
-      cp.accepts_healthy_volunteers = p_in.accepts_healthy_volunteers;
-      cp.concepts_begin = static_cast<uint32_t>(s.concept_refs_.size());
-      for (const criteria::ConditionConcept& cc : p_in.concepts) {
-        const uint32_t c = concept_of(cc);
-        s.concept_refs_.push_back(c);
-        // Rules-derived concepts tied to one descriptor carry its parents.
-        if (!cp.study_conditions && cc.mesh_ids.size() == 1 &&
-            !cc.ancestor_mesh_ids.empty()) {
-          std::vector<uint32_t> anc;
-          for (const std::string& a : cc.ancestor_mesh_ids) anc.push_back(mesh_key(a));
-          add_ancestry(mesh_key(cc.mesh_ids[0]), anc);
-        }
-      }
-      cp.concepts_count =
-          static_cast<uint32_t>(s.concept_refs_.size()) - cp.concepts_begin;
-      s.preds_.push_back(cp);
+      pinfo.text_size = static_cast<uint32_t>(p_in.evidence.text.size());
     }
-    cst.preds_begin = pred_base;
-    cst.preds_count = static_cast<uint32_t>(cs.predicates.size());
+    info.predicates.push_back(pinfo);
 
-    // Criteria tree: root, then one node per criterion.
-    const auto root = static_cast<uint32_t>(s.nodes_.size());
-    cst.root = root;
-    s.nodes_.resize(s.nodes_.size() + 1 + cs.criteria.size());
-    {
-      Node& n = s.nodes_[root];
-      n.preds_begin = static_cast<uint32_t>(s.node_preds_.size());
-      for (size_t pi = 0; pi < cs.predicates.size(); ++pi) {
-        if (cs.predicates[pi].criterion < 0) {
-          s.node_preds_.push_back(pred_base + static_cast<uint32_t>(pi));
-        }
+    CompactPredicate cp;
+    cp.kind_code = static_cast<uint8_t>(p_in.kind);
+    cp.polarity_code = static_cast<uint8_t>(p_in.polarity);
+    cp.sex_code = static_cast<uint8_t>(p_in.sex);
+    cp.informational = p_in.informational;
+    cp.source = static_cast<uint32_t>(pi);
+    cp.study_conditions = p_in.criterion < 0 && p_in.kind == criteria::Kind::kCondition;
+    cp.history_wording = HistoryWording(p_in.criterion >= 0
+                                            ? cs.criteria[p_in.criterion].text
+                                            : p_in.evidence.text);
+    if (IsNumericKind(p_in.kind)) {
+      cp.quantity = p_in.quantity.empty() ? kUnknownQuantity : Quantity(p_in.quantity);
+      cp.has_low = p_in.low.has_value() && std::isfinite(*p_in.low);
+      cp.low = cp.has_low ? *p_in.low : 0;
+      cp.low_inclusive = p_in.low_inclusive;
+      cp.has_high = p_in.high.has_value() && std::isfinite(*p_in.high);
+      cp.high = cp.has_high ? *p_in.high : 0;
+      cp.high_inclusive = p_in.high_inclusive;
+      cp.relative_to_uln = p_in.relative_to_uln || p_in.unit == kUlnUnit;
+      if (!cp.relative_to_uln && !p_in.unit.empty()) {
+        const std::string_view canonical = CanonicalUnitOf(p_in.quantity);
+        cp.unit_ok = canonical.empty() || canonical == p_in.unit;
       }
-      n.preds_count = static_cast<uint32_t>(s.node_preds_.size()) - n.preds_begin;
-      n.children_begin = static_cast<uint32_t>(s.node_children_.size());
-      for (size_t c = 0; c < cs.criteria.size(); ++c) {
-        if (cs.criteria[c].parent < 0) {
-          s.node_children_.push_back(root + 1 + static_cast<uint32_t>(c));
-        }
-      }
-      n.children_count =
-          static_cast<uint32_t>(s.node_children_.size()) - n.children_begin;
+      if (p_in.kind == criteria::Kind::kAge) cp.age_unit = AgeUnitOf(p_in);
     }
-    for (size_t c = 0; c < cs.criteria.size(); ++c) {
-      const criteria::Criterion& cr = cs.criteria[c];
-      Node& n = s.nodes_[root + 1 + c];
-      n.any_of = cr.any_of;
-      n.criterion = static_cast<int32_t>(c);
-      n.preds_begin = static_cast<uint32_t>(s.node_preds_.size());
-      for (int pi : cr.predicates) {
+    cp.accepts_healthy_volunteers = p_in.accepts_healthy_volunteers;
+    cp.concepts_begin = static_cast<uint32_t>(s.concept_refs_.size());
+    for (const criteria::ConditionConcept& cc : p_in.concepts) {
+      AddRef(ConceptOf(cc), cc.text, false);
+      // Rules-derived concepts tied to one descriptor carry its parents.
+      if (!cp.study_conditions && cc.mesh_ids.size() == 1 &&
+          !cc.ancestor_mesh_ids.empty()) {
+        std::vector<uint32_t> anc;
+        for (const std::string& a : cc.ancestor_mesh_ids) anc.push_back(Mesh(a));
+        AddAncestry(Mesh(cc.mesh_ids[0]), anc);
+      }
+    }
+    cp.concepts_count = static_cast<uint32_t>(s.concept_refs_.size()) - cp.concepts_begin;
+    s.preds_.push_back(cp);
+  }
+  cst.preds_begin = pred_base;
+  cst.preds_count = static_cast<uint32_t>(cs.predicates.size());
+  info.criteria_count = static_cast<uint32_t>(cs.criteria.size());
+
+  // Criteria tree: root, then one node per criterion.
+  const auto root = static_cast<uint32_t>(s.nodes_.size());
+  cst.root = root;
+  s.nodes_.resize(s.nodes_.size() + 1 + cs.criteria.size());
+  {
+    Node& n = s.nodes_[root];
+    n.preds_begin = static_cast<uint32_t>(s.node_preds_.size());
+    for (size_t pi = 0; pi < cs.predicates.size(); ++pi) {
+      if (cs.predicates[pi].criterion < 0) {
         s.node_preds_.push_back(pred_base + static_cast<uint32_t>(pi));
       }
-      n.preds_count = static_cast<uint32_t>(cr.predicates.size());
-      n.children_begin = static_cast<uint32_t>(s.node_children_.size());
-      for (int ch : cr.children) {
-        s.node_children_.push_back(root + 1 + static_cast<uint32_t>(ch));
-      }
-      n.children_count = static_cast<uint32_t>(cr.children.size());
     }
-    cst.has_criteria_text = !cs.criteria.empty();
+    n.preds_count = static_cast<uint32_t>(s.node_preds_.size()) - n.preds_begin;
+    n.children_begin = static_cast<uint32_t>(s.node_children_.size());
+    for (size_t c = 0; c < cs.criteria.size(); ++c) {
+      if (cs.criteria[c].parent < 0) {
+        s.node_children_.push_back(root + 1 + static_cast<uint32_t>(c));
+      }
+    }
+    n.children_count = static_cast<uint32_t>(s.node_children_.size()) - n.children_begin;
+  }
+  for (size_t c = 0; c < cs.criteria.size(); ++c) {
+    const criteria::Criterion& cr = cs.criteria[c];
+    Node& n = s.nodes_[root + 1 + c];
+    n.any_of = cr.any_of;
+    n.criterion = static_cast<int32_t>(c);
+    n.preds_begin = static_cast<uint32_t>(s.node_preds_.size());
+    for (int pi : cr.predicates) s.node_preds_.push_back(pred_base + static_cast<uint32_t>(pi));
+    n.preds_count = static_cast<uint32_t>(cr.predicates.size());
+    n.children_begin = static_cast<uint32_t>(s.node_children_.size());
+    for (int ch : cr.children) s.node_children_.push_back(root + 1 + static_cast<uint32_t>(ch));
+    n.children_count = static_cast<uint32_t>(cr.children.size());
+  }
+  cst.has_criteria_text = !cs.criteria.empty();
+  // Units as the evaluator counts them (evaluate.cc, EvalNode).
+  auto count_units = [&](auto&& self, uint32_t n, bool counting) -> void {
+    const Node& node = s.nodes_[n];
+    for (uint32_t i = 0; i < node.preds_count && counting; ++i) {
+      const CompactPredicate& cp = s.preds_[s.node_preds_[node.preds_begin + i]];
+      if (cp.informational) continue;
+      ++cst.units;
+      if (cp.kind() == criteria::Kind::kOther ||
+          cp.kind() == criteria::Kind::kContraception) {
+        ++cst.always_unknown;
+      }
+    }
+    if (node.any_of && node.children_count > 0) {
+      if (counting) ++cst.units;
+      return;
+    }
+    for (uint32_t i = 0; i < node.children_count; ++i) {
+      self(self, s.node_children_[node.children_begin + i], counting);
+    }
+  };
+  count_units(count_units, root, true);
 
-    // Relevance concepts: the study's conditions (compiled, then as the
-    // registry lists them), then conditions inclusion criteria require.
-    cst.rel_begin = static_cast<uint32_t>(s.concept_refs_.size());
-    auto add_rel = [&](uint32_t c, const std::string& text, bool from_criteria) {
-      for (uint32_t i = cst.rel_begin; i < s.concept_refs_.size(); ++i) {
-        if (s.concept_refs_[i] == c) return;
-      }
-      s.concept_refs_.push_back(c);
-      info.relevance.push_back({text, from_criteria});
-    };
-    for (const criteria::Predicate& p_in : cs.predicates) {
-      if (p_in.kind != criteria::Kind::kCondition || p_in.criterion >= 0) continue;
-      for (const criteria::ConditionConcept& cc : p_in.concepts) {
-        add_rel(concept_of(cc), cc.text, false);
-      }
+  // Relevance concepts: the study's conditions (compiled, then as the
+  // registry lists them), then conditions inclusion criteria require.
+  cst.rel_begin = static_cast<uint32_t>(s.concept_refs_.size());
+  auto add_rel = [&](uint32_t c, std::string_view text, bool from_criteria) {
+    for (uint32_t i = cst.rel_begin; i < s.concept_refs_.size(); ++i) {
+      if (s.concept_refs_[i] == c) return;
     }
-    for (const std::string& cond : info.conditions) {
-      const uint32_t t = term_key(cond);
-      if (t != kNoId) add_rel(intern_concept(t, {}, {}), cond, false);
+    AddRef(c, text, from_criteria);
+  };
+  for (const criteria::Predicate& p_in : cs.predicates) {
+    if (p_in.kind != criteria::Kind::kCondition || p_in.criterion >= 0) continue;
+    for (const criteria::ConditionConcept& cc : p_in.concepts) {
+      add_rel(ConceptOf(cc), cc.text, false);
     }
-    for (const model::MeshTerm& m : p.meshes) {
-      add_rel(intern_concept(term_key(m.term), {mesh_key(m.id)}, study_anc),
-              m.term, false);
+  }
+  for (const std::string& cond : study.conditions) {
+    const uint32_t t = Term(cond);
+    if (t != kNoId) add_rel(InternConcept(t, {}, {}), cond, false);
+  }
+  for (const model::MeshTerm& m : study.condition_meshes) {
+    if (m.id.empty()) continue;
+    add_rel(InternConcept(Term(m.term), {Mesh(m.id)}, study_anc), m.term, false);
+  }
+  for (const criteria::Predicate& p_in : cs.predicates) {
+    if (p_in.kind != criteria::Kind::kCondition || p_in.criterion < 0 ||
+        p_in.polarity != criteria::Polarity::kInclusion) {
+      continue;
     }
-    for (const criteria::Predicate& p_in : cs.predicates) {
-      if (p_in.kind != criteria::Kind::kCondition || p_in.criterion < 0 ||
-          p_in.polarity != criteria::Polarity::kInclusion) {
-        continue;
-      }
-      for (const criteria::ConditionConcept& cc : p_in.concepts) {
-        add_rel(concept_of(cc), cc.text, true);
-      }
+    for (const criteria::ConditionConcept& cc : p_in.concepts) {
+      add_rel(ConceptOf(cc), cc.text, true);
     }
-    cst.rel_count = static_cast<uint32_t>(s.concept_refs_.size()) - cst.rel_begin;
+  }
+  cst.rel_count = static_cast<uint32_t>(s.concept_refs_.size()) - cst.rel_begin;
 
-    // Open located sites.
-    cst.sites_begin = static_cast<uint32_t>(s.open_sites_.size());
-    for (size_t i = 0; i < info.sites.size(); ++i) {
-      if (!info.sites[i].open) continue;
-      s.open_sites_.push_back(
-          {ToUnitVector(info.sites[i].latitude, info.sites[i].longitude),
-           static_cast<uint32_t>(i)});
+  // Located sites; the open ones sorted by latitude for the nearest search.
+  info.listed_sites = static_cast<uint32_t>(study.locations.size());
+  cst.sites_begin = static_cast<uint32_t>(s.open_sites_.size());
+  for (const model::Location& loc : study.locations) {
+    if (!loc.geo) continue;
+    SiteRecord r;
+    r.facility = Str(loc.facility);
+    r.city = Str(loc.city);
+    r.state = Str(loc.state);
+    r.country = Str(loc.country);
+    r.status = Str(loc.status);
+    r.latitude = static_cast<float>(loc.geo->lat);
+    r.longitude = static_cast<float>(loc.geo->lon);
+    r.open = SiteOpen(loc.status, study.overall_status);
+    if (r.open) {
+      s.open_sites_.push_back({ToUnitVector(loc.geo->lat, loc.geo->lon),
+                               static_cast<float>(loc.geo->lat * kDegToRad),
+                               static_cast<uint32_t>(info.sites.size())});
     }
-    cst.sites_count = static_cast<uint32_t>(s.open_sites_.size()) - cst.sites_begin;
+    info.sites.push_back(r);
+  }
+  cst.sites_count = static_cast<uint32_t>(s.open_sites_.size()) - cst.sites_begin;
+  std::sort(s.open_sites_.begin() + cst.sites_begin, s.open_sites_.end(),
+            [](const OpenSite& a, const OpenSite& b) {
+              return a.latitude_rad < b.latitude_rad ||
+                     (a.latitude_rad == b.latitude_rad && a.site < b.site);
+            });
 
-    s.compact_.push_back(cst);
-    s.info_.push_back(std::move(info));
+  info.text.shrink_to_fit();
+  s.compact_.push_back(cst);
+  s.info_.push_back(std::move(info));
+}
+
+std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
+  if (state_ == nullptr) state_ = std::make_unique<State>();
+  std::unique_ptr<Snapshot> owned = std::move(state_->snap);
+  state_.reset();
+  Snapshot& s = *owned;
+
+  // Sort the per-study records by NCT id.
+  std::vector<uint32_t> order(s.info_.size());
+  for (uint32_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+    return s.info_[a].nct_id < s.info_[b].nct_id;
+  });
+  {
+    std::vector<StudyInfo> info;
+    std::vector<CompactStudy> compact;
+    info.reserve(order.size());
+    compact.reserve(order.size());
+    for (uint32_t i : order) {
+      info.push_back(std::move(s.info_[i]));
+      compact.push_back(s.compact_[i]);
+    }
+    s.info_ = std::move(info);
+    s.compact_ = std::move(compact);
   }
 
-  // Posting lists from the relevance concepts.
+  // Posting lists from the relevance concepts, status lists.
+  s.by_status_.assign(s.statuses_.size(), {});
   for (uint32_t si = 0; si < s.compact_.size(); ++si) {
     const CompactStudy& cst = s.compact_[si];
+    s.by_status_[cst.status].push_back(si);
     auto post = [si](std::vector<uint32_t>& list) {
       if (list.empty() || list.back() != si) list.push_back(si);
     };
     for (uint32_t r = 0; r < cst.rel_count; ++r) {
       const Concept& c = s.concepts_[s.concept_refs_[cst.rel_begin + r]];
-      for (uint32_t k = 0; k < c.mesh_count; ++k) {
-        post(s.by_mesh_[s.key_pool_[c.mesh_begin + k]]);
-      }
-      for (uint32_t k = 0; k < c.anc_count; ++k) {
-        post(s.by_ancestor_[s.key_pool_[c.anc_begin + k]]);
-      }
+      for (uint32_t k = 0; k < c.mesh_count; ++k) post(s.by_mesh_[s.key_pool_[c.mesh_begin + k]]);
+      for (uint32_t k = 0; k < c.anc_count; ++k) post(s.by_ancestor_[s.key_pool_[c.anc_begin + k]]);
       if (c.name != kNoId) post(s.by_term_[c.name]);
     }
   }
@@ -613,7 +748,8 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
   for (const StudyInfo& i : s.info_) st.located_sites += i.sites.size();
   st.open_sites = s.open_sites_.size();
   st.ancestry_entries = s.ancestry_.size();
-  return snap;
+  st.strings = s.strings_.size();
+  return std::shared_ptr<const Snapshot>(owned.release());
 }
 
 }  // namespace trialmatch::match

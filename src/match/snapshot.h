@@ -2,15 +2,18 @@
 // what matching needs, plus the indexes for candidate generation.
 //
 //   SnapshotBuilder builder({.rules = rule_set});      // rules: optional
-//   for (...) TRIALMATCH_RETURN_IF_ERROR(builder.Add(study, std::move(compiled)));
+//   for (...) TRIALMATCH_RETURN_IF_ERROR(builder.Add(study, compiled));
 //   std::shared_ptr<const Snapshot> snapshot = std::move(builder).Build();
 //
 // Per study it keeps: id, title, overall status, conditions, condition MeSH
-// ids and ancestors (normalised with patient::NormalizeMeshId), sites with
-// their geoPoint and status, and the CompiledStudy (for explanations). No raw
-// JSON. Beside that, a compact evaluation form: flat arrays of predicates
-// (numbers, flags, interned concept keys), the criteria tree, located open
-// sites as unit vectors, so the matcher's hot path reads no strings.
+// ids and ancestors (normalised with patient::NormalizeMeshId), located sites
+// with their status, and of the CompiledStudy what explanations quote (rule
+// ids, evidence as spans into the criteria text, notes, conflicts) with
+// repeated strings interned once. No raw JSON, no CompiledStudy copy (about
+// 5 KB a study instead of 35). Beside that, a compact evaluation form: flat
+// arrays of predicates (numbers, flags, interned concept keys), the criteria
+// tree, open sites as unit vectors sorted by latitude, so the matcher's hot
+// path reads no strings.
 //
 // Indexes (for a patient with conditions):
 //   * MeSH descriptor -> studies listing it (condition meshes, concepts of
@@ -65,24 +68,62 @@ struct SnapshotOptions {
   std::shared_ptr<const criteria::RuleSet> rules;
 };
 
-// Where a study condition concept used for relevance came from.
-struct RelevanceSource {
-  std::string text;  // the study's wording
-  bool from_criteria = false;
+// Strings that repeat across studies (rule ids, field paths, notes,
+// condition names, facilities, cities, statuses ...) are interned once in the
+// snapshot's string table: Snapshot::String(id).
+inline constexpr uint32_t kNoString = 0xffffffffu;
+
+// What the snapshot keeps of one predicate for explanations.
+struct PredicateInfo {
+  uint32_t rule_id = kNoString;
+  uint32_t field = kNoString;     // evidence field path
+  uint32_t note = kNoString;      // the compiler's note
+  uint32_t quantity = kNoString;  // as compiled ("hemoglobin")
+  uint32_t unit = kNoString;      // as compiled ("g/dL", "xULN")
+  // The evidence text: StudyInfo::text.substr(text_begin, text_size) (a
+  // slice of the criteria text when it is one, else appended there).
+  uint32_t text_begin = 0;
+  uint32_t text_size = 0;
+  criteria::Span span;
+  int32_t criterion = -1;
+  criteria::EvidenceSource source = criteria::EvidenceSource::kCriteriaText;
 };
 
-// What the snapshot keeps of one study (cold data, for results).
+// A located site.
+struct SiteRecord {
+  uint32_t facility = kNoString;
+  uint32_t city = kNoString;
+  uint32_t state = kNoString;
+  uint32_t country = kNoString;
+  uint32_t status = kNoString;  // the site's own status; kNoString = none
+  float latitude = 0;
+  float longitude = 0;
+  // Counts for "nearest site": the site's status (or, when it has none, the
+  // study's) is RECRUITING, or NOT_YET_RECRUITING while the study itself is
+  // NOT_YET_RECRUITING.
+  bool open = false;
+};
+
+// What the snapshot keeps of one study (cold data, for results). Ids are
+// string ids (Snapshot::String) or descriptor keys (Snapshot::MeshId).
 struct StudyInfo {
   std::string nct_id;
   std::string title;  // brief title, else official title
-  std::string overall_status;
-  std::vector<std::string> conditions;
-  std::vector<std::string> condition_mesh_ids;  // normalised
-  std::vector<std::string> ancestor_mesh_ids;   // normalised
-  std::vector<Site> sites;  // located sites, registry order
-  int listed_sites = 0;     // all sites, located or not
-  criteria::CompiledStudy compiled;
-  std::vector<RelevanceSource> relevance;  // parallel to the relevance concepts
+  uint32_t overall_status = kNoString;
+  std::vector<uint32_t> conditions;        // string ids, as listed
+  std::vector<uint32_t> condition_meshes;  // descriptor keys
+  std::vector<uint32_t> ancestors;         // descriptor keys
+  std::vector<SiteRecord> sites;           // located sites, registry order
+  uint32_t listed_sites = 0;               // all sites, located or not
+  // The eligibility criteria text as the registry sent it, followed by
+  // evidence texts that are not slices of it (structured field values).
+  std::string text;
+  std::vector<PredicateInfo> predicates;  // CompiledStudy::predicates order
+  uint32_t criteria_count = 0;            // CompiledStudy::criteria size
+  std::vector<uint32_t> conflicts;        // string ids of the descriptions
+  std::vector<uint32_t> notes;            // string ids of the compiler's notes
+  std::string compiler_version;
+  std::string rules_version;
 };
 
 namespace internal {
@@ -90,10 +131,22 @@ namespace internal {
 inline constexpr uint32_t kNoId = 0xffffffffu;
 inline constexpr uint8_t kUnknownQuantity = 0xff;
 
-// One predicate in evaluation form.
+// The unit an age bound was written in.
+enum class AgeUnitCode : uint8_t { kYears, kMonths, kWeeks, kDays };
+double AgeUnitYears(AgeUnitCode code);
+
+// One predicate in evaluation form (48 bytes).
 struct CompactPredicate {
-  criteria::Kind kind = criteria::Kind::kOther;
-  criteria::Polarity polarity = criteria::Polarity::kInclusion;
+  double low = 0;
+  double high = 0;
+  uint32_t concepts_begin = 0;  // into concept_refs()
+  uint32_t concepts_count = 0;
+  uint32_t source = 0;  // index into the study's predicates (StudyInfo)
+  uint8_t kind_code = 0;      // criteria::Kind
+  uint8_t polarity_code = 0;  // criteria::Polarity
+  uint8_t sex_code = 0;       // model::Sex
+  uint8_t quantity = kUnknownQuantity;  // index into Snapshot::quantities()
+  AgeUnitCode age_unit = AgeUnitCode::kYears;  // kAge
   bool informational = false;
   bool has_low = false;
   bool low_inclusive = true;
@@ -104,14 +157,12 @@ struct CompactPredicate {
   bool study_conditions = false;  // the study's own conditions list
   bool history_wording = false;   // criterion says history/prior/previous
   bool accepts_healthy_volunteers = false;
-  model::Sex sex = model::Sex::kAll;
-  uint8_t quantity = kUnknownQuantity;  // index into Snapshot::quantities()
-  double age_unit_years = 1;  // kAge: length of the unit the bound was written in
-  double low = 0;
-  double high = 0;
-  uint32_t concepts_begin = 0;  // into concept_refs()
-  uint32_t concepts_count = 0;
-  uint32_t source = 0;  // index into CompiledStudy::predicates
+
+  criteria::Kind kind() const { return static_cast<criteria::Kind>(kind_code); }
+  criteria::Polarity polarity() const {
+    return static_cast<criteria::Polarity>(polarity_code);
+  }
+  model::Sex sex() const { return static_cast<model::Sex>(sex_code); }
 };
 
 // A criterion (or a study's root: the conjunction of its top-level
@@ -134,8 +185,11 @@ struct Concept {
   uint32_t anc_count = 0;
 };
 
+// An open located site. A study's open sites are sorted by latitude, so the
+// nearest one is found by expanding from the patient's latitude.
 struct OpenSite {
   UnitVector v;
+  float latitude_rad = 0;
   uint32_t site = 0;  // index into StudyInfo::sites
 };
 
@@ -149,6 +203,11 @@ struct CompactStudy {
   uint32_t sites_count = 0;
   uint16_t status = 0;  // index into statuses()
   bool has_criteria_text = false;  // the compiler read some criteria
+  // For the matcher's ranking bound: how many units the outcome counts
+  // tally (deciding predicates outside any-of groups, plus one per group)
+  // and how many of them are always UNKNOWN (kOther, kContraception).
+  uint32_t units = 0;
+  uint32_t always_unknown = 0;
 };
 
 }  // namespace internal
@@ -163,6 +222,7 @@ struct SnapshotStats {
   size_t located_sites = 0;
   size_t open_sites = 0;
   size_t ancestry_entries = 0;  // descriptors with known ancestors
+  size_t strings = 0;           // distinct interned strings
 };
 
 class Snapshot {
@@ -170,8 +230,7 @@ class Snapshot {
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
 
-  // Convenience: builds from pairs (copies the studies' needed fields and
-  // the compiled studies). Errors as SnapshotBuilder::Add.
+  // Convenience: builds from pairs. Errors as SnapshotBuilder::Add.
   static absl::StatusOr<std::shared_ptr<const Snapshot>> Build(
       const std::vector<std::pair<model::Study, criteria::CompiledStudy>>&
           studies,
@@ -184,6 +243,19 @@ class Snapshot {
   const SnapshotStats& stats() const { return stats_; }
   const SnapshotOptions& options() const { return options_; }
 
+  // An interned string ("" for kNoString).
+  std::string_view String(uint32_t id) const {
+    return id == kNoString ? std::string_view() : std::string_view(strings_[id]);
+  }
+  std::string_view OverallStatus(size_t study) const {
+    return String(info_[study].overall_status);
+  }
+  // Site `site` of StudyInfo::sites, with its strings.
+  Site SiteOf(size_t study, size_t site) const;
+  // The evidence of predicate `predicate` as the compiler gave it.
+  criteria::Evidence EvidenceOf(size_t study, size_t predicate) const;
+  std::string_view EvidenceText(size_t study, size_t predicate) const;
+
   // --- For the matcher (evaluation form; not a stable API) ---------------
   const std::vector<internal::CompactStudy>& compact() const { return compact_; }
   const std::vector<internal::CompactPredicate>& predicates() const { return preds_; }
@@ -191,7 +263,14 @@ class Snapshot {
   const std::vector<uint32_t>& node_preds() const { return node_preds_; }
   const std::vector<uint32_t>& node_children() const { return node_children_; }
   const std::vector<internal::Concept>& concepts() const { return concepts_; }
+  // Concept references of predicates and of studies' relevance lists, and
+  // parallel to them the study's wording (string id) and whether the
+  // reference comes from an inclusion criterion (relevance lists).
   const std::vector<uint32_t>& concept_refs() const { return concept_refs_; }
+  const std::vector<uint32_t>& concept_texts() const { return concept_texts_; }
+  const std::vector<uint8_t>& concept_from_criteria() const {
+    return concept_from_criteria_;
+  }
   const std::vector<uint32_t>& key_pool() const { return key_pool_; }
   const std::vector<internal::OpenSite>& open_sites() const { return open_sites_; }
   const std::vector<std::string>& quantities() const { return quantities_; }
@@ -201,6 +280,8 @@ class Snapshot {
   uint32_t MeshKey(std::string_view normalized_mesh_id) const;
   uint32_t TermKey(std::string_view normalized_term) const;
   const std::string& MeshId(uint32_t key) const { return mesh_ids_[key]; }
+  size_t mesh_key_count() const { return mesh_ids_.size(); }
+  size_t term_count() const { return terms_.size(); }
   const std::string& Term(uint32_t key) const { return terms_[key]; }
   // Descriptor keys whose MeSH term normalises to `term_key` (may be empty).
   const std::vector<uint32_t>* MeshForTerm(uint32_t term_key) const;
@@ -231,10 +312,13 @@ class Snapshot {
   std::vector<uint32_t> node_children_;
   std::vector<internal::Concept> concepts_;
   std::vector<uint32_t> concept_refs_;
+  std::vector<uint32_t> concept_texts_;
+  std::vector<uint8_t> concept_from_criteria_;
   std::vector<uint32_t> key_pool_;
   std::vector<internal::OpenSite> open_sites_;
   std::vector<std::string> quantities_;
   std::vector<std::string> statuses_;
+  std::vector<std::string> strings_;
   std::vector<std::string> mesh_ids_;
   std::vector<std::string> terms_;
   absl::flat_hash_map<std::string, uint32_t> mesh_key_;
@@ -248,7 +332,9 @@ class Snapshot {
   SnapshotStats stats_;
 };
 
-// Collects studies and builds a Snapshot. Not thread-safe.
+// Collects studies and builds a Snapshot. Each study is reduced to the
+// snapshot's compact form as it is added (the builder keeps no
+// CompiledStudy), so memory stays that of the result. Not thread-safe.
 class SnapshotBuilder {
  public:
   explicit SnapshotBuilder(SnapshotOptions options = {});
@@ -263,7 +349,8 @@ class SnapshotBuilder {
   //    inconsistent (predicate/criterion/child index out of range, a
   //    criterion tree with a cycle or a child listed under two parents).
   //  * kAlreadyExists: the NCT id was added before.
-  absl::Status Add(const model::Study& study, criteria::CompiledStudy compiled);
+  absl::Status Add(const model::Study& study,
+                   const criteria::CompiledStudy& compiled);
 
   size_t size() const;
 
@@ -271,10 +358,8 @@ class SnapshotBuilder {
   std::shared_ptr<const Snapshot> Build() &&;
 
  private:
-  struct Pending;
-  SnapshotOptions options_;
-  std::vector<Pending> pending_;
-  absl::flat_hash_map<std::string, size_t> seen_;
+  struct State;
+  std::unique_ptr<State> state_;
 };
 
 // Lower case, ASCII punctuation as spaces, whitespace collapsed, trimmed:

@@ -142,16 +142,32 @@ std::vector<std::pair<std::string, patient::Profile>> ConditionPatients() {
 }
 
 TEST_F(CorpusTest, IndexReturnsTheSameResultsAsABruteForceScan) {
+  // Every related study (top_k larger than the corpus), and the top 50 / 5
+  // with the default verdicts, where the ranking bound prunes.
+  struct Variant {
+    int top_k;
+    std::vector<Verdict> verdicts;
+  };
+  const std::vector<Variant> variants = {
+      {kMaxTopK, {}},
+      {50, {Verdict::kEligible, Verdict::kPossible}},
+      {5, {Verdict::kEligible, Verdict::kPossible}},
+      {5, {Verdict::kIneligible}}};
+  size_t total_pruned = 0;
   for (const auto& [name, profile] : ConditionPatients()) {
-    SCOPED_TRACE(name);
+   for (const Variant& v : variants) {
+    SCOPED_TRACE(name + " top " + std::to_string(v.top_k));
     MatchOptions indexed = Everything();
-    MatchOptions brute = Everything();
+    indexed.top_k = v.top_k;
+    indexed.verdicts = v.verdicts;
+    MatchOptions brute = indexed;
     brute.evaluate_all = true;
     ASSERT_OK_AND_ASSIGN(MatchResponse a, Matcher().Match(snap(), profile, indexed));
     ASSERT_OK_AND_ASSIGN(MatchResponse b, Matcher().Match(snap(), profile, brute));
     EXPECT_TRUE(a.stats.used_index);
     EXPECT_FALSE(b.stats.used_index);
     EXPECT_EQ(b.stats.candidates, snap().size());
+    EXPECT_EQ(b.stats.pruned, 0u);
     EXPECT_LT(a.stats.candidates, snap().size() / 2);
     EXPECT_FALSE(a.results.empty());
     ASSERT_EQ(a.results.size(), b.results.size());
@@ -162,8 +178,13 @@ TEST_F(CorpusTest, IndexReturnsTheSameResultsAsABruteForceScan) {
       EXPECT_EQ(a.results[i].counts.unknown, b.results[i].counts.unknown);
       EXPECT_FALSE(a.results[i].matched_conditions.empty()) << a.results[i].nct_id;
     }
-    EXPECT_EQ(a.stats.matched, b.stats.matched);
+    if (v.top_k == kMaxTopK) {
+      EXPECT_EQ(a.stats.matched, b.stats.matched);
+    }
+    total_pruned += a.stats.pruned;
+   }
   }
+  EXPECT_GT(total_pruned, 0u);  // the bound was exercised
 }
 
 TEST_F(CorpusTest, EveryStudyListingTheDescriptorIsFoundExactly) {
@@ -219,9 +240,11 @@ TEST_F(CorpusTest, StructuredMinimumAgeExcludesTheYoung) {
   // ineligible through structured.minimum_age, with the field as evidence.
   std::set<std::string> adult_only;
   for (size_t i = 0; i < snap().size(); ++i) {
-    for (const criteria::Predicate& p : snap().study(i).compiled.predicates) {
-      if (p.rule_id == "structured.minimum_age" && p.evidence.text == "18 Years") {
-        adult_only.insert(snap().study(i).nct_id);
+    const StudyInfo& info = snap().study(i);
+    for (size_t p = 0; p < info.predicates.size(); ++p) {
+      if (snap().String(info.predicates[p].rule_id) == "structured.minimum_age" &&
+          snap().EvidenceText(i, p) == "18 Years") {
+        adult_only.insert(info.nct_id);
       }
     }
   }
@@ -260,8 +283,9 @@ TEST_F(CorpusTest, DefaultOptionsReturnRankedRecruitingStudies) {
     EXPECT_TRUE(m.overall_status == "RECRUITING" || m.overall_status == "NOT_YET_RECRUITING");
     EXPECT_NE(m.verdict, Verdict::kIneligible);
     EXPECT_FALSE(m.explanations.empty());
-    const criteria::CompiledStudy& cs = snap().study(*snap().Find(m.nct_id)).compiled;
-    EXPECT_EQ(m.explanations.size(), cs.predicates.size() + (cs.criteria.empty() ? 1 : 0));
+    const StudyInfo& info = snap().study(*snap().Find(m.nct_id));
+    EXPECT_EQ(m.explanations.size(),
+              info.predicates.size() + (info.criteria_count == 0 ? 1 : 0));
     for (const Explanation& e : m.explanations) EXPECT_FALSE(e.reason.empty());
     if (i > 0) {
       const MatchResult& prev = r.results[i - 1];

@@ -214,6 +214,21 @@ std::vector<TestStudy> RankingStudies() {
 
 patient::Profile RankingPatient() { return PatientBuilder().Age(40).Build(); }
 
+// Studies whose scores differ by distance (sites from London outwards).
+std::vector<TestStudy> GeoStudiesForRanking() {
+  std::vector<TestStudy> v;
+  const double lats[] = {51.5, 52.0, 48.9, 53.5, 40.7, 55.9};
+  for (int i = 0; i < 6; ++i) {
+    TestStudy s(absl::StrFormat("NCT0000010%d", i));
+    s.Criterion({Age(18, std::nullopt)});
+    if (i % 2 == 1) s.Criterion({Simple(Kind::kOther, kIncl)});
+    if (i == 4) s.Criterion({Age(50, std::nullopt)});  // ineligible
+    s.Site("Site", lats[i], -0.1 * i);
+    v.push_back(s);
+  }
+  return v;
+}
+
 TEST(RankingTest, VerdictThenScoreThenNctId) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf(RankingStudies());
   ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), AllOptions()));
@@ -235,7 +250,41 @@ TEST(RankingTest, TopK) {
   o.top_k = 3;
   ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), o));
   EXPECT_THAT(Ids(r), ElementsAre("NCT00000002", "NCT00000004", "NCT00000001"));
-  EXPECT_EQ(r.stats.matched, 5u);
+  // 05 ties with 01 at best and ranks after it: not evaluated.
+  EXPECT_EQ(r.stats.pruned, 1u);
+  EXPECT_EQ(r.stats.evaluated, 4u);
+  o.evaluate_all = true;
+  ASSERT_OK_AND_ASSIGN(MatchResponse all, Matcher().Match(*snap, RankingPatient(), o));
+  EXPECT_EQ(Ids(all), Ids(r));
+  EXPECT_EQ(all.stats.pruned, 0u);
+  EXPECT_EQ(all.stats.matched, 5u);
+}
+
+TEST(RankingTest, PruningNeverChangesResults) {
+  // Every top_k and verdict filter: the bound only skips studies that
+  // could not have been returned.
+  std::vector<TestStudy> studies = RankingStudies();
+  for (const TestStudy& s : GeoStudiesForRanking()) studies.push_back(s);
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(studies);
+  const patient::Profile p = PatientBuilder().Age(40).At(51.5074, -0.1278).Build();
+  for (int k = 1; k <= 11; ++k) {
+    for (const std::vector<Verdict>& verdicts :
+         std::vector<std::vector<Verdict>>{{},
+                                           {Verdict::kEligible, Verdict::kPossible},
+                                           {Verdict::kPossible},
+                                           {Verdict::kIneligible}}) {
+      MatchOptions o = AllOptions();
+      o.top_k = k;
+      o.verdicts = verdicts;
+      ASSERT_OK_AND_ASSIGN(MatchResponse pruned, Matcher().Match(*snap, p, o));
+      o.evaluate_all = true;
+      ASSERT_OK_AND_ASSIGN(MatchResponse full, Matcher().Match(*snap, p, o));
+      ASSERT_EQ(Ids(pruned), Ids(full)) << "top_k " << k;
+      for (size_t i = 0; i < full.results.size(); ++i) {
+        EXPECT_EQ(pruned.results[i].score, full.results[i].score);
+      }
+    }
+  }
 }
 
 TEST(RankingTest, VerdictFilters) {
@@ -416,6 +465,42 @@ TEST(GeoTest, NotYetRecruitingSitesCountOnlyWhenTheStudyIsNotYetRecruiting) {
   }
 }
 
+TEST(GeoTest, NearestAmongManySitesIsTheTrueNearest) {
+  // 300 sites spread over the globe (a fixed pseudo-random sequence), a
+  // third of them closed; patients at several places. The reported site must
+  // be at the smallest haversine distance over the open sites.
+  TestStudy s("NCT00000001");
+  s.Criterion({Age(18, std::nullopt)});
+  uint64_t x = 12345;
+  auto next = [&x] {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<double>(x >> 11) / static_cast<double>(1ull << 53);
+  };
+  std::vector<std::pair<double, double>> open;
+  for (int i = 0; i < 300; ++i) {
+    const double lat = -80 + 160 * next();
+    const double lon = -180 + 360 * next();
+    const bool is_open = i % 3 != 0;
+    s.Site(absl::StrFormat("Site %d", i), lat, lon, is_open ? "RECRUITING" : "COMPLETED");
+    // The snapshot keeps coordinates as float.
+    if (is_open) open.emplace_back(static_cast<float>(lat), static_cast<float>(lon));
+  }
+  std::shared_ptr<const Snapshot> snap = SnapshotOf({s});
+  const double places[][2] = {{51.5, -0.1}, {-33.9, 151.2}, {0, 179.9}, {89, 0},
+                              {-89, 45}, {40.7, -74}, {1.3, 103.8}};
+  for (const auto& pl : places) {
+    double best = 1e18;
+    for (const auto& [lat, lon] : open) best = std::min(best, HaversineKm(pl[0], pl[1], lat, lon));
+    ASSERT_OK_AND_ASSIGN(
+        MatchResponse r,
+        Matcher().Match(*snap, PatientBuilder().Age(40).At(pl[0], pl[1]).Build(), AllOptions()));
+    ASSERT_EQ(r.results.size(), 1u);
+    ASSERT_TRUE(r.results[0].nearest_site.has_value());
+    EXPECT_NEAR(r.results[0].nearest_site->distance_km, best, 1e-6) << pl[0] << "," << pl[1];
+    EXPECT_EQ(r.results[0].nearest_site->site.status, "RECRUITING");
+  }
+}
+
 // --- Cancellation and validation ---------------------------------------------------
 
 std::shared_ptr<const Snapshot> ManyStudies(int n) {
@@ -449,7 +534,7 @@ TEST(CancellationTest, InterruptDuringTheScan) {
   // Never interrupted: completes.
   o.interrupt = [] { return absl::OkStatus(); };
   ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), o));
-  EXPECT_EQ(r.stats.matched, 1000u);
+  EXPECT_EQ(r.stats.candidates, 1000u);
 }
 
 TEST(ValidationTest, BadOptions) {

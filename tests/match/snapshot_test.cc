@@ -2,9 +2,12 @@
 // derived ancestry and term dictionary, site status, posting lists.
 #include "match/snapshot.h"
 
+#include <algorithm>
+
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_format.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "match_test_util.h"
@@ -103,18 +106,23 @@ TEST(SnapshotTest, MeshIdsNormalisedAndAncestryFromSingleConditionStudies) {
   multi.Conditions({{"D001943", "Breast Neoplasms"}, {"D000003924", "Diabetes Mellitus, Type 2"}},
                    {{"D009369", "Neoplasms"}, {"D003920", "Diabetes Mellitus"}});
   std::shared_ptr<const Snapshot> snap = SnapshotOf({single, multi});
-  EXPECT_THAT(snap->study(0).condition_mesh_ids, ElementsAre("D000003924"));
-  EXPECT_THAT(snap->study(0).ancestor_mesh_ids, ElementsAre("D000003920", "D000004700"));
+  auto ids = [&](const std::vector<uint32_t>& keys) {
+    std::vector<std::string> out;
+    for (uint32_t k : keys) out.push_back(snap->MeshId(k));
+    return out;
+  };
+  EXPECT_THAT(ids(snap->study(0).condition_meshes), ElementsAre("D000003924"));
+  EXPECT_THAT(ids(snap->study(0).ancestors), ElementsAre("D000003920", "D000004700"));
+  EXPECT_THAT(ids(snap->study(1).condition_meshes), ElementsAre("D000001943", "D000003924"));
 
   const uint32_t t2d = snap->MeshKey("D000003924");
   ASSERT_NE(t2d, internal::kNoId);
   const std::vector<uint32_t>* anc = snap->Ancestors(t2d);
   ASSERT_NE(anc, nullptr);
-  std::vector<std::string> ids;
-  for (uint32_t k : *anc) ids.push_back(snap->MeshId(k));
-  std::sort(ids.begin(), ids.end());
+  std::vector<std::string> anc_ids = ids(*anc);
+  std::sort(anc_ids.begin(), anc_ids.end());
   // Not Neoplasms: the two-condition study does not say whose ancestor it is.
-  EXPECT_THAT(ids, ElementsAre("D000003920", "D000004700"));
+  EXPECT_THAT(anc_ids, ElementsAre("D000003920", "D000004700"));
   EXPECT_EQ(snap->Ancestors(snap->MeshKey("D000001943")), nullptr);
   // Terms of meshes and ancestors map to their descriptors.
   const std::vector<uint32_t>* by_term =
@@ -161,12 +169,63 @@ TEST(SnapshotTest, SitesKeepOnlyLocatedOnesAndMarkOpenOnes) {
   s.study.locations.push_back(nogeo);
   std::shared_ptr<const Snapshot> snap = SnapshotOf({s});
   const StudyInfo& info = snap->study(0);
-  EXPECT_EQ(info.listed_sites, 4);
+  EXPECT_EQ(info.listed_sites, 4u);
   ASSERT_EQ(info.sites.size(), 3u);
   EXPECT_TRUE(info.sites[0].open);
   EXPECT_FALSE(info.sites[1].open);
   EXPECT_TRUE(info.sites[2].open);  // inherits RECRUITING
   EXPECT_EQ(snap->stats().open_sites, 2u);
+  const Site b = snap->SiteOf(0, 1);
+  EXPECT_EQ(b.facility, "B");
+  EXPECT_EQ(b.status, "COMPLETED");
+  EXPECT_FLOAT_EQ(b.latitude, 3);
+  EXPECT_FLOAT_EQ(b.longitude, 4);
+}
+
+TEST(SnapshotTest, KeepsWhatExplanationsQuote) {
+  TestStudy s("NCT00000001");
+  s.Structured(Age(18, std::nullopt, kIncl, "18 Years"));
+  s.compiled.predicates[0].evidence.text = "18 Years";
+  s.compiled.predicates[0].note = "a note";
+  s.Criterion({Lab("hemoglobin", 9, std::nullopt, "g/dL")}, -1, false,
+              "Hemoglobin >= 9 g/dL");
+  criteria::Conflict c;
+  c.description = "text says minimum age 21 years; minimumAge is 18 Years";
+  s.compiled.conflicts.push_back(c);
+  s.compiled.notes.push_back("eligibility text has headings only");
+  std::shared_ptr<const Snapshot> snap = SnapshotOf({s});
+  const StudyInfo& info = snap->study(0);
+  ASSERT_EQ(info.predicates.size(), 2u);
+  EXPECT_EQ(info.criteria_count, 1u);
+  EXPECT_EQ(snap->String(info.predicates[0].rule_id), "test.age");
+  EXPECT_EQ(snap->String(info.predicates[0].note), "a note");
+  EXPECT_EQ(snap->EvidenceText(0, 0), "18 Years");
+  // A text predicate's evidence is a slice of the criteria text.
+  const criteria::Evidence e = snap->EvidenceOf(0, 1);
+  EXPECT_EQ(e.text, "Hemoglobin >= 9 g/dL");
+  EXPECT_EQ(e.field, "protocolSection.eligibilityModule.eligibilityCriteria");
+  EXPECT_EQ(e.span.begin, s.compiled.predicates[1].evidence.span.begin);
+  EXPECT_EQ(info.predicates[1].text_begin, 0u);  // no copy
+  EXPECT_EQ(info.predicates[1].criterion, 0);
+  ASSERT_EQ(info.conflicts.size(), 1u);
+  EXPECT_EQ(snap->String(info.conflicts[0]), c.description);
+  ASSERT_EQ(info.notes.size(), 1u);
+  EXPECT_EQ(snap->String(info.notes[0]), "eligibility text has headings only");
+  EXPECT_EQ(snap->OverallStatus(0), "RECRUITING");
+}
+
+TEST(SnapshotTest, RepeatedStringsAreStoredOnce) {
+  std::vector<TestStudy> v;
+  for (int i = 1; i <= 50; ++i) {
+    TestStudy s(absl::StrFormat("NCT%08d", i));
+    s.Structured(Age(18, std::nullopt, kIncl, "18 Years"));
+    s.Site("Mayo Clinic", 44.02, -92.47, "RECRUITING", "Rochester");
+    v.push_back(s);
+  }
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(v);
+  EXPECT_EQ(snap->study(0).sites[0].facility, snap->study(49).sites[0].facility);
+  EXPECT_EQ(snap->study(0).predicates[0].rule_id, snap->study(49).predicates[0].rule_id);
+  EXPECT_LT(snap->stats().strings, 20u);
 }
 
 TEST(NormalizeTermTest, PunctuationCaseSpaces) {
