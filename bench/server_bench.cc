@@ -14,6 +14,7 @@
 // the machine's cores: on a 2-core box the figures are a lower bound.
 //
 //   build/<dir>/bench/server_bench --concurrency=4 --seconds=10 --studies=500
+//   --typed_cache_mb=0 turns the typed-field cache off (every hit parses).
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -50,6 +51,7 @@ struct Flags {
   int studies = 500;
   std::string target;
   std::string ids;
+  int typed_cache_mb = 64;
 };
 
 bool ParseFlags(int argc, char** argv, Flags* f) {
@@ -71,13 +73,15 @@ bool ParseFlags(int argc, char** argv, Flags* f) {
       f->target = value;
     else if (key == "--ids")
       f->ids = value;
+    else if (key == "--typed_cache_mb")
+      ok = absl::SimpleAtoi(value, &f->typed_cache_mb);
     else
       ok = false;
     if (!ok) {
       std::fprintf(stderr,
                    "usage: server_bench [--concurrency=N] [--seconds=S] "
                    "[--warmup=S] [--studies=N] [--target=host:port] "
-                   "[--ids=NCT..,NCT..]\n");
+                   "[--ids=NCT..,NCT..] [--typed_cache_mb=N]\n");
       return false;
     }
   }
@@ -159,8 +163,11 @@ int main(int argc, char** argv) {
     }
     std::printf("seeded %zu studies (%.1f MB of JSON, mean %.1f KB)\n",
                 batch.size(), bytes / 1e6, bytes / 1e3 / batch.size());
+    trialmatch::server::StudyBackendOptions backend_options;
+    backend_options.typed_cache_bytes =
+        static_cast<std::size_t>(flags.typed_cache_mb) << 20;
     auto backend = std::make_shared<StudyBackend>(
-        trialmatch::server::StudyBackendOptions{}, std::nullopt, nullptr,
+        backend_options, std::nullopt, nullptr,
         trialmatch::common::SystemClock::Default());
     backend->AttachStore(store);
     service = std::make_unique<StudyService>(backend);

@@ -307,7 +307,8 @@ StudyBackend::StudyBackend(StudyBackendOptions options,
     : options_(std::move(options)),
       upstream_(std::move(upstream)),
       monitor_(monitor),
-      clock_(clock) {}
+      clock_(clock),
+      typed_cache_(options_.typed_cache_bytes) {}
 
 void StudyBackend::AttachStore(std::shared_ptr<store::StudyStore> store) {
   absl::MutexLock lock(&mu_);
@@ -435,16 +436,31 @@ absl::StatusOr<std::optional<store::StoredStudy>> StudyBackend::LoadStudy(
   return StoreFailure(stored.status(), "GetStudy");
 }
 
+absl::Status StudyBackend::StudyFromStored(const store::StoredStudy& stored,
+                                           v1::Study* out) {
+  if (std::shared_ptr<const v1::Study> typed =
+          typed_cache_.Get(stored.nct_id, stored.content_hash)) {
+    *out = *typed;
+    out->set_record_json(stored.raw_json);
+    return absl::OkStatus();
+  }
+  if (absl::Status s = StudyFromRecordJson(stored.raw_json, out); !s.ok()) {
+    return absl::InternalError(absl::StrCat("stored record of ", stored.nct_id,
+                                            " does not parse: ", s.ToString()));
+  }
+  std::string record = std::move(*out->mutable_record_json());
+  out->clear_record_json();
+  typed_cache_.Put(stored.nct_id, stored.content_hash,
+                   std::make_shared<const v1::Study>(*out));
+  out->set_record_json(std::move(record));
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::GetStudyResponse> StudyBackend::CachedStudyResponse(
     const store::StoredStudy& stored, bool upstream_unavailable,
     std::string note) {
   v1::GetStudyResponse resp;
-  if (absl::Status s =
-          StudyFromRecordJson(stored.raw_json, resp.mutable_study());
-      !s.ok()) {
-    return absl::InternalError(absl::StrCat("stored record of ", stored.nct_id,
-                                            " does not parse: ", s.ToString()));
-  }
+  TRIALMATCH_RETURN_IF_ERROR(StudyFromStored(stored, resp.mutable_study()));
   *resp.mutable_freshness() =
       CacheFreshness(stored.fetched_at, upstream_unavailable, std::move(note));
   if (resp.ByteSizeLong() > options_.max_response_bytes) {
@@ -656,12 +672,7 @@ absl::StatusOr<v1::SearchStudiesResponse> StudyBackend::SearchFromStore(
                                         LoadStudy(page->studies[i].nct_id));
             if (!s.has_value()) return std::optional<PageItem>();  // deleted
             PageItem item;
-            if (absl::Status st = StudyFromRecordJson(s->raw_json, &item.study);
-                !st.ok()) {
-              return absl::InternalError(
-                  absl::StrCat("stored record of ", s->nct_id,
-                               " does not parse: ", st.ToString()));
-            }
+            TRIALMATCH_RETURN_IF_ERROR(StudyFromStored(*s, &item.study));
             item.fetched_at = s->fetched_at;
             return std::optional<PageItem>(std::move(item));
           },
@@ -861,12 +872,7 @@ absl::StatusOr<v1::ListAllStudiesSummary> StudyBackend::ListAllStudies(
                                     LoadStudy(hit.nct_id));
         if (!s.has_value()) continue;
         v1::Study study;
-        if (absl::Status st = StudyFromRecordJson(s->raw_json, &study);
-            !st.ok()) {
-          return absl::InternalError(
-              absl::StrCat("stored record of ", s->nct_id,
-                           " does not parse: ", st.ToString()));
-        }
+        TRIALMATCH_RETURN_IF_ERROR(StudyFromStored(*s, &study));
         if (!emit(std::move(study))) {
           return absl::CancelledError("the client went away");
         }

@@ -79,6 +79,7 @@
 #include "common/clock.h"
 #include "ctgov/client.h"
 #include "server/call_context.h"
+#include "server/typed_study_cache.h"
 #include "server/upstream_monitor.h"
 #include "store/study_store.h"
 #include "trialmatch/v1/study_service.pb.h"
@@ -110,6 +111,9 @@ struct StudyBackendOptions {
   std::size_t max_response_bytes = kDefaultClientReceiveLimit;
   // trialmatch's version, reported by GetApiVersion.
   std::string server_version = {};
+  // Memory for typed fields of recently served stored studies (saves a JSON
+  // parse per cache hit; see typed_study_cache.h). 0 disables.
+  std::size_t typed_cache_bytes = std::size_t{64} << 20;
 };
 
 // The API's Status enum (OpenAPI 2.0.3), the values filter.overall_status
@@ -200,6 +204,10 @@ class StudyBackend {
   // GetStudy helpers.
   absl::StatusOr<std::optional<store::StoredStudy>> LoadStudy(
       const std::string& nct_id);
+  // `stored` as a v1::Study (typed fields from typed_cache_ when the record
+  // is unchanged). kInternal when the stored record does not parse.
+  absl::Status StudyFromStored(const store::StoredStudy& stored,
+                               v1::Study* out);
   absl::StatusOr<v1::GetStudyResponse> CachedStudyResponse(
       const store::StoredStudy& stored, bool upstream_unavailable,
       std::string note);
@@ -232,6 +240,7 @@ class StudyBackend {
   const std::optional<ctgov::CtgovClient> upstream_;
   UpstreamMonitor* const monitor_;
   common::Clock& clock_;
+  TypedStudyCache typed_cache_;
   mutable absl::Mutex mu_;
   std::shared_ptr<store::StudyStore> store_ ABSL_GUARDED_BY(mu_);
 };

@@ -261,6 +261,29 @@ TEST_F(StudyServiceTest, GetStudyFetchesUpstreamWritesBackThenServesCache) {
   EXPECT_EQ(http_->request_count(), 1u);  // no upstream call
 }
 
+// The typed fields of a cache hit always match the stored record, also after
+// the record changed (the typed-field cache is keyed by content hash).
+TEST_F(StudyServiceTest, CacheHitsFollowChangesOfTheStoredRecord) {
+  Start({}, /*offline=*/true);
+  Seed({kStudy});
+  v1::GetStudyResponse r;
+  ASSERT_TRUE(GetStudy(kStudy, &r).ok());
+  ASSERT_TRUE(GetStudy(kStudy, &r).ok());  // typed fields now cached
+  const std::string old_title = r.study().brief_title();
+
+  nlohmann::json j = nlohmann::json::parse(StudyFile(kStudy));
+  j["protocolSection"]["identificationModule"]["briefTitle"] = "Renamed";
+  j["protocolSection"]["statusModule"]["overallStatus"] = "RECRUITING";
+  ASSERT_OK_AND_ASSIGN(store::StudyRecord changed,
+                       store::MakeStudyRecord(j.dump()));
+  ASSERT_OK(store_->UpsertStudies({changed}));
+  ASSERT_TRUE(GetStudy(kStudy, &r).ok());
+  EXPECT_NE(old_title, "Renamed");
+  EXPECT_EQ(r.study().brief_title(), "Renamed");
+  EXPECT_EQ(r.study().overall_status(), "RECRUITING");
+  EXPECT_EQ(r.study().record_json(), j.dump());
+}
+
 TEST_F(StudyServiceTest, GetStudyMaxCacheAgeAndPerRequestOverride) {
   http_->ServeStudyFiles(StudiesDir());
   StudyBackendOptions options;
