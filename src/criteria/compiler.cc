@@ -103,6 +103,8 @@ struct Leaf {
   int cand = -1;  // index into the criterion's candidates; -1 = unknown
   Polarity polarity = Polarity::kInclusion;
   bool informational = false;
+  bool scoped = false;      // under a sub-population or alternatives heading
+  bool permission = false;  // from a "... is allowed" statement
   std::string rule_id;  // for unknowns
   std::string note;
   int32_t begin = 0;
@@ -493,6 +495,7 @@ void CriterionAnalyzer::AddAll(Plan* plan, bool informational,
     l.polarity = ctx_.exclusion ? Polarity::kExclusion : Polarity::kInclusion;
     if (negated_[i] && !ctx_.exclusion) l.polarity = Polarity::kExclusion;
     l.informational = informational || (*cands_)[i].informational;
+    l.scoped = informational;
     l.note = note;
     l.begin = (*cands_)[i].begin;
     l.end = (*cands_)[i].end;
@@ -526,6 +529,7 @@ void CriterionAnalyzer::BuildStatementPlan(const Statement& st, Plan* plan) {
         l.polarity = excl ? Polarity::kInclusion : Polarity::kExclusion;
       }
       l.informational = true;
+      l.permission = st.permission;
       l.note = st.permission ? "permission, not a requirement" : c[i].note;
       l.begin = c[i].begin;
       l.end = c[i].end;
@@ -1101,6 +1105,9 @@ class StudyAssembler {
                    const StructuredAges& ages, bool sex_present,
                    model::Sex sex);
 
+  // Text statements that disagree with the structured fields.
+  void AddConflicts();
+
  private:
   int NewCriterion(Section section, Polarity polarity, int32_t nb, int32_t ne,
                    int parent);
@@ -1116,6 +1123,10 @@ class StudyAssembler {
   const RuleSet& rules_;
   CompiledStudy* out_;
   CompileCounters* counters_;
+  // Per predicate (same index): text statements that cannot conflict with
+  // the structured fields as plain statements.
+  std::vector<uint8_t> scoped_;     // sub-population / alternatives / permission
+  std::vector<uint8_t> cue_only_;   // a hint, never a restriction
   const NormalizedText* nt_ = nullptr;
   std::string_view original_;
   StructuredAges ages_;
@@ -1205,23 +1216,30 @@ int StudyAssembler::AddPredicate(int criterion, const Candidate* c,
             static_cast<int>(out_->predicates.size()) - 1);
       }
     }
-    if (c->kind == Kind::kSex && sex_present_ && !p.informational) {
+    if (c->kind == Kind::kSex && (sex_present_ || c->cue_only)) {
       p.informational = true;
-      p.note = "text sex cue; the structured sex field is authoritative";
+      if (!leaf.scoped) {
+        p.note = c->cue_only
+                     ? "a cue in the text, not a restriction"
+                     : "text sex cue; the structured sex field is authoritative";
+      }
     }
   }
   out_->predicates.push_back(std::move(p));
   const int idx = static_cast<int>(out_->predicates.size()) - 1;
   out_->criteria[criterion].predicates.push_back(idx);
+  scoped_.resize(out_->predicates.size(), 0);
+  cue_only_.resize(out_->predicates.size(), 0);
+  scoped_[idx] = leaf.scoped || leaf.permission;
+  cue_only_[idx] = c != nullptr && c->cue_only;
   return idx;
 }
 
 void StudyAssembler::EmitPlan(int criterion, const Plan& plan,
                               const std::vector<Candidate>& cands,
                               int32_t offset, bool has_structural_children) {
-  Criterion& crit = out_->criteria[criterion];
-  const Section section = crit.section;
-  const Polarity polarity = crit.polarity;
+  const Section section = out_->criteria[criterion].section;
+  const Polarity polarity = out_->criteria[criterion].polarity;
   bool deciding_leaves = false;
   for (const Leaf& l : plan.leaves) {
     if (has_structural_children && l.cand < 0) continue;  // children tell
@@ -1263,7 +1281,6 @@ void StudyAssembler::EmitPlan(int criterion, const Plan& plan,
     marker.end = plan.groups.back().end;
     AddPredicate(criterion, nullptr, marker, offset);
   }
-  (void)crit;
 }
 
 BlockContext StudyAssembler::ContextFor(const TextStructure& st, int b,
@@ -1461,14 +1478,28 @@ std::string Lower(std::string_view s) {
   return absl::AsciiStrToLower(std::string(s));
 }
 
-void AddConflicts(const StructuredAges& ages, bool sex_present, model::Sex sex,
-                  CompiledStudy* cs) {
+void StudyAssembler::AddConflicts() {
+  CompiledStudy* cs = out_;
+  const StructuredAges& ages = ages_;
+  scoped_.resize(cs->predicates.size(), 0);
+  cue_only_.resize(cs->predicates.size(), 0);
+  // Several different text age statements (cohorts written without
+  // headings: "age 1-9 ... age 10-30") are read like sub-populations: only
+  // bounds outside the structured range conflict.
+  std::vector<std::pair<int32_t, int32_t>> statements;  // evidence spans
   for (const Predicate& p : cs->predicates) {
-    if (p.evidence.source != EvidenceSource::kCriteriaText) continue;
-    const bool scoped = absl::StartsWith(p.note, "applies only to") ||
-                        absl::StartsWith(p.note, "one of several");
+    if (p.kind != Kind::kAge || p.evidence.source != EvidenceSource::kCriteriaText) continue;
+    const std::pair<int32_t, int32_t> r{p.evidence.span.begin, p.evidence.span.end};
+    if (std::find(statements.begin(), statements.end(), r) == statements.end()) {
+      statements.push_back(r);
+    }
+  }
+  const bool several = statements.size() > 1;
+  for (size_t i = 0; i < cs->predicates.size(); ++i) {
+    const Predicate& p = cs->predicates[i];
+    if (p.evidence.source != EvidenceSource::kCriteriaText || cue_only_[i]) continue;
+    const bool scoped = scoped_[i] != 0 || several;
     if (p.kind == Kind::kAge && p.criterion >= 0 && !p.relative_to_uln) {
-      if (p.note.find("permission") != std::string::npos) continue;
       const bool incl = p.polarity == Polarity::kInclusion;
       // Eligible bounds stated by the text.
       std::optional<double> tmin = incl ? p.low : p.high;
@@ -1505,17 +1536,17 @@ void AddConflicts(const StructuredAges& ages, bool sex_present, model::Sex sex,
         if (bad) conflict("maximum", *tmax, ages.max_years, ages.max_text, kMaxAgeField);
       }
     }
-    if (p.kind == Kind::kSex && sex_present && !scoped &&
+    if (p.kind == Kind::kSex && sex_present_ && !scoped &&
         p.polarity == Polarity::kInclusion && p.sex != model::Sex::kAll &&
-        p.sex != sex) {
+        p.sex != sex_) {
       Conflict c;
       c.kind = Kind::kSex;
       c.description = absl::StrCat("text restricts to ",
                                    common::ToAbsl(model::SexName(p.sex)),
                                    "; sex is ",
-                                   common::ToAbsl(model::SexName(sex)));
+                                   common::ToAbsl(model::SexName(sex_)));
       c.structured = StructuredPredicate(Kind::kSex, "", kSexField,
-                                         std::string(model::SexName(sex))).evidence;
+                                         std::string(model::SexName(sex_))).evidence;
       c.text = p.evidence;
       cs->conflicts.push_back(std::move(c));
     }
@@ -1686,8 +1717,8 @@ CompiledStudy Compiler::Compile(const model::Study& study,
     StudyAssembler assembler(*rules_, &cs, counters);
     assembler.CompileText(text, Section::kUnspecified, &study_conditions, ages,
                           el.sex_present, el.sex);
+    assembler.AddConflicts();
   }
-  AddConflicts(ages, el.sex_present, el.sex, &cs);
   return cs;
 }
 

@@ -316,6 +316,7 @@ void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
     base.sex = rule.sex;
     base.rule_negated = rule.negated;
     base.informational = rule.informational;
+    base.cue_only = rule.cue_only;
     base.covers_criterion = rule.covers_criterion;
     base.subject_position = rule.subject_position;
     base.note = rule.note;

@@ -64,6 +64,7 @@ struct Candidate {
   model::Sex sex = model::Sex::kAll;
   bool rule_negated = false;
   bool informational = false;
+  bool cue_only = false;
   bool covers_criterion = false;
   bool subject_position = false;
   std::string note;

@@ -804,7 +804,9 @@ absl::Status RuleSetBuilder::BuildRules() {
       }
       r.default_op = OpFromProto(pr.default_op());
       r.negated = pr.negated();
-      r.informational = pr.informational() || r.kind == Kind::kContraception;
+      r.informational = pr.informational() || pr.cue_only() ||
+                        r.kind == Kind::kContraception;
+      r.cue_only = pr.cue_only();
       r.section = RuleSectionFromProto(pr.section());
       r.covers_criterion = pr.covers_criterion();
       r.subject_position = pr.subject_position();

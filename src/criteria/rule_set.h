@@ -141,6 +141,7 @@ struct MatchRule {
   bool informational = false;
   bool covers_criterion = false;
   bool subject_position = false;
+  bool cue_only = false;  // always informational, never a conflict
   model::Sex sex = model::Sex::kAll;
   RuleSection section = RuleSection::kAny;
   int priority = 0;
