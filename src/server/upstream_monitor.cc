@@ -79,12 +79,15 @@ void UpstreamMonitor::StopProber() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
+  prober_token_.Cancel();
   if (prober_.joinable()) prober_.join();
 }
 
 void UpstreamMonitor::ProberLoop() {
+  ScopedCallToken scope(&prober_token_);
   for (;;) {
     const absl::Status status = probe_();
+    if (prober_token_.cancelled()) return;
     if (status.ok()) {
       ReportSuccess();
     } else if (status.code() != absl::StatusCode::kCancelled) {

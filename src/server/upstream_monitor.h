@@ -29,6 +29,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "server/call_context.h"
 
 namespace trialmatch::server {
 
@@ -68,6 +69,9 @@ class UpstreamMonitor {
   // when the upstream answered usefully.
   void StartProber(std::function<absl::Status()> probe);
   // Stops and joins the prober (idempotent; also done by the destructor).
+  // A probe in progress runs under a CallToken that this cancels, so a ctgov
+  // client built over CallAwareClock/CallAwareTransport stops at its next
+  // backoff sleep or request.
   void StopProber();
 
  private:
@@ -82,6 +86,7 @@ class UpstreamMonitor {
   std::string last_cause_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::function<absl::Status()> probe_;
+  CallToken prober_token_;
   std::thread prober_;
 };
 

@@ -4,6 +4,7 @@
 
 #include "absl/synchronization/notification.h"
 #include "gtest/gtest.h"
+#include "server/call_context.h"
 #include "testing/fake_clock.h"
 
 namespace trialmatch::server {
@@ -48,6 +49,22 @@ TEST(UpstreamMonitorTest, ProberReportsOutageAndRecovery) {
   monitor.StopProber();
   EXPECT_TRUE(monitor.up());
   EXPECT_GE(probes.load(), 3);
+}
+
+// A probe stuck in a backoff sleep (CallAwareClock) ends when the prober stops.
+TEST(UpstreamMonitorTest, StopInterruptsAProbeInProgress) {
+  UpstreamMonitor monitor({.retry_interval = absl::Seconds(30)});
+  CallAwareClock clock;
+  absl::Notification probing;
+  monitor.StartProber([&]() -> absl::Status {
+    probing.Notify();
+    clock.SleepFor(absl::Minutes(10));
+    return absl::UnavailableError("slow");
+  });
+  probing.WaitForNotification();
+  const absl::Time start = absl::Now();
+  monitor.StopProber();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
 }
 
 }  // namespace
