@@ -411,7 +411,7 @@ MatchStrength StudyEvaluator::Relevance(uint32_t study) {
 
 StudyEval StudyEvaluator::Evaluate(uint32_t study, bool stop_on_violation,
                                    StudyDetail* detail) {
-  if (target_study_ != study) Relevance(study);
+  current_study_ = study;
   const CompactStudy& cs = snap_.compact()[study];
   StudyEval out;
   if (detail != nullptr) {
@@ -446,6 +446,12 @@ int StudyEvaluator::EvalNode(uint32_t node_index, bool root, bool stop,
   const uint8_t* target = target_.empty() ? nullptr : target_.data();
   for (uint32_t i = 0; i < node.preds_count; ++i) {
     const CompactPredicate& p = snap_.predicates()[snap_.node_preds()[node.preds_begin + i]];
+    // The study-topic guard of exclusions needs the relevance of each
+    // patient condition: computed once per study, when first needed.
+    if (target != nullptr && target_study_ != current_study_ &&
+        p.kind() == Kind::kCondition && p.polarity() == Polarity::kExclusion) {
+      Relevance(current_study_);
+    }
     Outcome o;
     if (p.informational) {
       o = Outcome::kInformational;

@@ -93,7 +93,7 @@ class StudyEvaluator {
   // Relevance: the strongest match between the patient's conditions and the
   // study's condition concepts (conditions list, inclusion condition
   // criteria). Also records which patient conditions are the study's topic
-  // (used by the next Evaluate of the same study).
+  // (Evaluate computes that itself when an exclusion needs it).
   MatchStrength Relevance(uint32_t study);
 
   // Evaluates the study. With `stop_on_violation`, returns as soon as a
@@ -108,8 +108,9 @@ class StudyEvaluator {
 
   const Snapshot& snap_;
   const PatientFacts& facts_;
-  std::vector<uint8_t> target_;
-  uint32_t target_study_ = kNoId;
+  std::vector<uint8_t> target_;      // by patient condition
+  uint32_t target_study_ = kNoId;    // the study target_ was computed for
+  uint32_t current_study_ = kNoId;   // the study being evaluated
 };
 
 }  // namespace trialmatch::match::internal

@@ -1,10 +1,10 @@
 #include "match/explain.h"
 
+#include <charconv>
 #include <cmath>
 #include <string>
 
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
 #include "common/strings.h"
 #include "patient/terminology.h"
 
@@ -219,10 +219,12 @@ std::string TristateFact(const PredicateEval& e, std::string_view yes,
 
 std::string FormatNumber(double v) {
   if (!std::isfinite(v)) return "?";
-  if (v == std::floor(v) && std::fabs(v) < 1e15) {
-    return absl::StrFormat("%.0f", v);
-  }
-  return absl::StrFormat("%.4g", v);
+  char buf[32];
+  const bool whole = v == std::floor(v) && std::fabs(v) < 1e15;
+  const std::to_chars_result r =
+      whole ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, 0)
+            : std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 4);
+  return std::string(buf, r.ptr);
 }
 
 std::string QuantityLabel(std::string_view q) {

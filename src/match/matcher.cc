@@ -41,6 +41,11 @@ int VerdictRank(Verdict v) {
   return 2;
 }
 
+Verdict VerdictAtRank(int rank) {
+  return rank == 0 ? Verdict::kEligible
+                   : (rank == 1 ? Verdict::kPossible : Verdict::kIneligible);
+}
+
 double StrengthValue(MatchStrength m) {
   switch (m) {
     case MatchStrength::kExact:
@@ -307,50 +312,43 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
            wsum;
   };
 
-  auto consider = [&](uint32_t si) -> absl::Status {
-    ++stats.candidates;
-    if (options.interrupt && ++since_check >= kInterruptStride) {
-      since_check = 0;
-      if (absl::Status s = options.interrupt(); !s.ok()) return s;
+  // The best ranking a study could reach: its verdict cap (ELIGIBLE only
+  // without always-UNKNOWN units and with criteria text) and a score bound
+  // (share at most all units but the always-UNKNOWN ones). Exact in floating
+  // point: an evaluated share has the same denominator, and the score is
+  // monotone in share and proximity (docs/match.md, "Ranking bound").
+  const auto& keys = snapshot.keys();
+  auto bound_of = [&](uint32_t si, MatchStrength relevance, double proximity) {
+    const internal::StudyKey& k = keys[si];
+    Ranked bound;
+    bound.study = si;
+    const bool can_be_eligible = k.has_criteria_text && k.always_unknown == 0;
+    bound.verdict = can_be_eligible ? best_wanted : best_wanted_not_eligible;
+    double max_share = 1.0;
+    if (!k.exact) {
+      max_share = 1.0;
+    } else if (k.units == 0) {
+      max_share = 0;
+    } else if (k.always_unknown > 0) {
+      max_share = static_cast<double>(k.units - k.always_unknown) / k.units;
+    } else if (!k.has_criteria_text) {
+      max_share = static_cast<double>(k.units) / (k.units + 1);
     }
+    bound.score = score_of(max_share, relevance, proximity);
+    return bound;
+  };
+  auto cannot_rank = [&](const Ranked& bound) {
+    return prune && heap.size() == static_cast<size_t>(options.top_k) &&
+           !Better(bound, heap.front());
+  };
+  const double best_proximity = facts.location ? 1.0 : 0.0;
+
+  // Second stage: distance, exact bound, evaluation, heap.
+  auto evaluate = [&](uint32_t si, MatchStrength relevance) {
     const CompactStudy& cs = compact[si];
-    if (!status_ok[cs.status]) return absl::OkStatus();
-    MatchStrength relevance = MatchStrength::kNone;
-    if (stats.used_index) {
-      relevance = static_cast<MatchStrength>(strength_of[si]);
-    } else if (has_conditions) {
-      relevance = evaluator.Relevance(si);
-    }
-    if (require_relevance && relevance == MatchStrength::kNone) {
-      return absl::OkStatus();
-    }
-    // Ranking bound: the best this study could rank with (share at most
-    // all units but those always UNKNOWN; ELIGIBLE only without them).
-    // Exact in floating point: the evaluated share has the same
-    // denominator, and the score is monotone in it (docs/match.md).
-    auto cannot_rank = [&](double proximity) {
-      if (!prune || heap.size() < static_cast<size_t>(options.top_k)) return false;
-      Ranked bound;
-      bound.study = si;
-      const bool can_be_eligible = cs.has_criteria_text && cs.always_unknown == 0;
-      bound.verdict = can_be_eligible ? best_wanted : best_wanted_not_eligible;
-      double max_share = 0;
-      if (cs.units > 0) {
-        if (cs.always_unknown > 0) {
-          max_share = static_cast<double>(cs.units - cs.always_unknown) / cs.units;
-        } else if (cs.has_criteria_text) {
-          max_share = 1.0;
-        } else {
-          max_share = static_cast<double>(cs.units) / (cs.units + 1);
-        }
-      }
-      bound.score = score_of(max_share, relevance, proximity);
-      return !Better(bound, heap.front());
-    };
-    // First with the best proximity there is, before looking at sites.
-    if (cannot_rank(facts.location ? 1.0 : 0.0)) {
+    if (cannot_rank(bound_of(si, relevance, best_proximity))) {
       ++stats.pruned;
-      return absl::OkStatus();
+      return;
     }
     double proximity = 0;
     if (facts.location) {
@@ -358,17 +356,17 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
       if (n.open_site != kNoId) {
         if (limit_km && n.chord2 > limit_chord2) {
           ++stats.outside_distance;
-          return absl::OkStatus();
+          return;
         }
         proximity = 1.0 / (1.0 + ChordSquaredToKm(n.chord2) /
                                      options_.proximity_scale_km);
       } else if (limit_km && !options.include_unlocated) {
         ++stats.outside_distance;
-        return absl::OkStatus();
+        return;
       }
-      if (cannot_rank(proximity)) {
+      if (cannot_rank(bound_of(si, relevance, proximity))) {
         ++stats.pruned;
-        return absl::OkStatus();
+        return;
       }
     }
     ++stats.evaluated;
@@ -384,7 +382,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
         ++stats.ineligible;
         break;
     }
-    if (!want[VerdictRank(ev.verdict)]) return absl::OkStatus();
+    if (!want[VerdictRank(ev.verdict)]) return;
     ++stats.matched;
     const OutcomeCounts& c = ev.counts;
     const int deciding = c.satisfied + c.violated + c.unknown;
@@ -404,6 +402,46 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
       heap.back() = r;
       std::push_heap(heap.begin(), heap.end(), Better);
     }
+  };
+
+  // First stage: status and relevance; then either evaluate in NCT order
+  // (evaluate_all) or queue by bound, best first, so that the top_k fills
+  // with strong studies early and the rest can be skipped wholesale.
+  struct Queued {
+    uint32_t study;
+    MatchStrength relevance;
+  };
+  constexpr int kScoreBuckets = 1024;
+  std::vector<Queued> queued;
+  std::vector<uint32_t> bucket_of;
+  auto first = [&](uint32_t si) -> absl::Status {
+    ++stats.candidates;
+    if (options.interrupt && ++since_check >= kInterruptStride) {
+      since_check = 0;
+      if (absl::Status s = options.interrupt(); !s.ok()) return s;
+    }
+    if (!status_ok[keys[si].status]) return absl::OkStatus();
+    MatchStrength relevance = MatchStrength::kNone;
+    if (stats.used_index) {
+      relevance = static_cast<MatchStrength>(strength_of[si]);
+    } else if (has_conditions) {
+      relevance = evaluator.Relevance(si);
+    }
+    if (require_relevance && relevance == MatchStrength::kNone) {
+      return absl::OkStatus();
+    }
+    if (!prune) {
+      evaluate(si, relevance);
+      return absl::OkStatus();
+    }
+    const Ranked b = bound_of(si, relevance, best_proximity);
+    // Bucket: verdict cap, then score descending (multiplying by a power of
+    // two is exact, so the bucket's upper edge bounds the score).
+    const int q = std::clamp(static_cast<int>(b.score * kScoreBuckets), 0,
+                             kScoreBuckets - 1);
+    queued.push_back({si, relevance});
+    bucket_of.push_back(static_cast<uint32_t>(VerdictRank(b.verdict) * kScoreBuckets +
+                                              (kScoreBuckets - 1 - q)));
     return absl::OkStatus();
   };
 
@@ -413,15 +451,51 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
       while (bits != 0) {
         const int bit = __builtin_ctzll(bits);
         bits &= bits - 1;
-        if (absl::Status s = consider(static_cast<uint32_t>(word * 64 + bit));
-            !s.ok()) {
+        if (absl::Status s = first(static_cast<uint32_t>(word * 64 + bit)); !s.ok()) {
           return s;
         }
       }
     }
   } else {
     for (uint32_t si = 0; si < snapshot.size(); ++si) {
-      if (absl::Status s = consider(si); !s.ok()) return s;
+      if (absl::Status s = first(si); !s.ok()) return s;
+    }
+  }
+
+  if (prune && !queued.empty()) {
+    // Counting sort by bucket (stable: NCT order within a bucket).
+    constexpr int kBuckets = 3 * kScoreBuckets;
+    std::vector<uint32_t> start(kBuckets + 1, 0);
+    for (uint32_t b : bucket_of) ++start[b + 1];
+    for (int b = 0; b < kBuckets; ++b) start[b + 1] += start[b];
+    std::vector<uint32_t> order(queued.size());
+    {
+      std::vector<uint32_t> next(start.begin(), start.end() - 1);
+      for (uint32_t i = 0; i < queued.size(); ++i) order[next[bucket_of[i]]++] = i;
+    }
+    for (int b = 0; b < kBuckets; ++b) {
+      if (start[b] == start[b + 1]) continue;
+      if (heap.size() == static_cast<size_t>(options.top_k)) {
+        // Nothing in this bucket (or after it) can beat the current k-th.
+        Ranked edge;
+        edge.study = 0;
+        edge.verdict = VerdictAtRank(b / kScoreBuckets);
+        const int q = kScoreBuckets - 1 - b % kScoreBuckets;
+        edge.score = q == kScoreBuckets - 1
+                         ? std::numeric_limits<double>::infinity()
+                         : static_cast<double>(q + 1) / kScoreBuckets;
+        if (!Better(edge, heap.front())) {
+          stats.pruned += queued.size() - start[b];
+          break;
+        }
+      }
+      for (uint32_t i = start[b]; i < start[b + 1]; ++i) {
+        if (options.interrupt && ++since_check >= kInterruptStride) {
+          since_check = 0;
+          if (absl::Status s = options.interrupt(); !s.ok()) return s;
+        }
+        evaluate(queued[order[i]].study, queued[order[i]].relevance);
+      }
     }
   }
 
@@ -439,7 +513,6 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     out.overall_status = std::string(snapshot.String(info.overall_status));
     out.verdict = r.verdict;
     out.score = r.score;
-    evaluator.Relevance(r.study);
     const StudyEval full = evaluator.Evaluate(r.study, false, &detail);
     out.counts = full.counts;
     out.matched_conditions = MatchedConditions(snapshot, facts, r.study);

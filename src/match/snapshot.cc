@@ -721,6 +721,17 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     s.compact_ = std::move(compact);
   }
 
+  s.keys_.reserve(s.compact_.size());
+  for (const CompactStudy& c : s.compact_) {
+    internal::StudyKey k;
+    k.status = c.status;
+    k.has_criteria_text = c.has_criteria_text;
+    k.exact = c.units <= 0xffff;
+    k.units = static_cast<uint16_t>(std::min<uint32_t>(c.units, 0xffff));
+    k.always_unknown = static_cast<uint16_t>(std::min<uint32_t>(c.always_unknown, 0xffff));
+    s.keys_.push_back(k);
+  }
+
   // Posting lists from the relevance concepts, status lists.
   s.by_status_.assign(s.statuses_.size(), {});
   for (uint32_t si = 0; si < s.compact_.size(); ++si) {

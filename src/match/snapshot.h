@@ -210,6 +210,18 @@ struct CompactStudy {
   uint32_t always_unknown = 0;
 };
 
+// What the matcher's first pass reads of every candidate, densely (8 bytes
+// a study; mirrors CompactStudy).
+struct StudyKey {
+  uint16_t status = 0;
+  uint16_t units = 0;           // saturated at 0xffff
+  uint16_t always_unknown = 0;  // saturated at 0xffff
+  bool has_criteria_text = false;
+  // units and always_unknown are exact (not saturated): the ranking bound
+  // may use them.
+  bool exact = true;
+};
+
 }  // namespace internal
 
 struct SnapshotStats {
@@ -258,6 +270,7 @@ class Snapshot {
 
   // --- For the matcher (evaluation form; not a stable API) ---------------
   const std::vector<internal::CompactStudy>& compact() const { return compact_; }
+  const std::vector<internal::StudyKey>& keys() const { return keys_; }
   const std::vector<internal::CompactPredicate>& predicates() const { return preds_; }
   const std::vector<internal::Node>& nodes() const { return nodes_; }
   const std::vector<uint32_t>& node_preds() const { return node_preds_; }
@@ -306,6 +319,7 @@ class Snapshot {
   SnapshotOptions options_;
   std::vector<StudyInfo> info_;
   std::vector<internal::CompactStudy> compact_;
+  std::vector<internal::StudyKey> keys_;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;
   std::vector<uint32_t> node_preds_;

@@ -211,6 +211,37 @@ TEST_F(CorpusTest, EveryStudyListingTheDescriptorIsFoundExactly) {
   EXPECT_EQ(exact, expected);
 }
 
+TEST_F(CorpusTest, PatientTextIsReadWithTheRulesSynonyms) {
+  // "carcinoma of the breast" is no MeSH term, but the rules' synonym table
+  // knows it: the same studies as for the MeSH term itself.
+  const patient::Profile synonym =
+      PatientBuilder().Age(50).Sex(patient::Sex::kFemale).Text("carcinoma of the breast").Build();
+  const patient::Profile term =
+      PatientBuilder().Age(50).Sex(patient::Sex::kFemale).Text("Breast Neoplasms").Build();
+  ASSERT_OK_AND_ASSIGN(MatchResponse a, Matcher().Match(snap(), synonym, Everything()));
+  ASSERT_OK_AND_ASSIGN(MatchResponse b, Matcher().Match(snap(), term, Everything()));
+  EXPECT_GE(a.results.size(), 20u);
+  std::set<std::string> ids_a;
+  std::set<std::string> ids_b;
+  for (const MatchResult& m : a.results) ids_a.insert(m.nct_id);
+  for (const MatchResult& m : b.results) ids_b.insert(m.nct_id);
+  // Every study about breast neoplasms by MeSH is found through the synonym.
+  for (const auto& [id, meshes] : corpus_->meshes) {
+    if (meshes.count("D000001943") != 0) {
+      EXPECT_EQ(ids_a.count(id), 1u) << id;
+      EXPECT_EQ(ids_b.count(id), 1u) << id;
+    }
+  }
+  // Negated or hedged text names no condition of the patient's.
+  for (const char* text : {"family history of breast cancer", "no breast cancer",
+                           "suspected breast cancer"}) {
+    ASSERT_OK_AND_ASSIGN(
+        MatchResponse none,
+        Matcher().Match(snap(), PatientBuilder().Age(50).Text(text).Build(), Everything()));
+    EXPECT_TRUE(none.results.empty()) << text;
+  }
+}
+
 TEST_F(CorpusTest, MissingDataNeverExcludes) {
   // An empty profile: nothing is known, nothing may be violated.
   ASSERT_OK_AND_ASSIGN(MatchResponse empty,
