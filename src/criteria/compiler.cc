@@ -200,6 +200,12 @@ class CriterionAnalyzer {
   void AcceptCandidates();
   void BuildStatementPlan(const Statement& st, Plan* plan);
   bool ResidualIn(int32_t b, int32_t e, bool skip_scopes) const;
+  // Classifies tokens for ResidualIn once coverage and scopes are final
+  // (called lazily by the first ResidualIn).
+  void PrepareResidual();
+  // Some word of the text is neither a stop word nor a one-letter token
+  // (used before tokens and coverage exist).
+  bool HasContentWord() const;
   void AddAll(Plan* plan, bool informational, const std::string& note);
 
   const RuleSet& rules_;
@@ -232,6 +238,8 @@ class CriterionAnalyzer {
   std::vector<Range>& administrative_ = Role(PhraseRole::kAdministrative);
   std::vector<Scope> exception_scopes_, conditional_scopes_;
   std::vector<uint8_t> covered_;
+  std::vector<uint8_t> token_content_;
+  bool residual_ready_ = false;
   bool covers_all_ = false;
 };
 
@@ -470,17 +478,60 @@ void CriterionAnalyzer::AcceptCandidates() {
   }
 }
 
+void CriterionAnalyzer::PrepareResidual() {
+  // Per token: bit 0 = content (not covered, not a stop word, not a lone
+  // letter); bit 1 = content outside exception / conditional scopes.
+  token_content_.assign(tokens_.size(), 0);
+  for (size_t k = 0; k < tokens_.size(); ++k) {
+    const Token& tok = tokens_[k];
+    if (Covered(tok.begin, tok.end)) continue;
+    if (tok.lower.size() < 2 && !tok.number) continue;
+    if (rules_.IsStopword(tok.lower)) continue;
+    uint8_t bits = 1;
+    if (!InScopes(exception_scopes_, tok.begin) &&
+        !InScopes(conditional_scopes_, tok.begin)) {
+      bits |= 2;
+    }
+    token_content_[k] = bits;
+  }
+  residual_ready_ = true;
+}
+
 bool CriterionAnalyzer::ResidualIn(int32_t b, int32_t e, bool skip_scopes) const {
-  for (const Token& tok : tokens_) {
-    if (tok.end <= b || tok.begin >= e) continue;
-    if (skip_scopes && (InScopes(exception_scopes_, tok.begin) ||
-                        InScopes(conditional_scopes_, tok.begin))) {
+  if (!residual_ready_) const_cast<CriterionAnalyzer*>(this)->PrepareResidual();
+  const uint8_t want = skip_scopes ? 2 : 1;
+  // Tokens are in text order: start at the first one ending after b.
+  auto it = std::partition_point(tokens_.begin(), tokens_.end(),
+                                 [&](const Token& t) { return t.end <= b; });
+  for (; it != tokens_.end() && it->begin < e; ++it) {
+    if (token_content_[it - tokens_.begin()] & want) return true;
+  }
+  return false;
+}
+
+bool CriterionAnalyzer::HasContentWord() const {
+  char word[64];
+  const auto n = static_cast<int32_t>(t_.size());
+  int32_t i = 0;
+  while (i < n) {
+    const auto c = static_cast<unsigned char>(t_[i]);
+    if (!(absl::ascii_isalnum(c) || c >= 0x80)) {
+      ++i;
       continue;
     }
-    if (Covered(tok.begin, tok.end)) continue;
-    if (rules_.IsStopword(tok.lower)) continue;
-    if (tok.lower.size() < 2 && !tok.number) continue;
-    return true;
+    int32_t j = i;
+    size_t len = 0;
+    while (j < n) {
+      const auto d = static_cast<unsigned char>(t_[j]);
+      if (!(absl::ascii_isalnum(d) || d >= 0x80)) break;
+      if (len < sizeof(word)) word[len++] = absl::ascii_tolower(d);
+      ++j;
+    }
+    const std::string_view w(word, len);
+    if (absl::ascii_isdigit(c) || (len >= 2 && len < sizeof(word) && !rules_.IsStopword(w))) {
+      return true;
+    }
+    i = j;
   }
   return false;
 }
@@ -986,6 +1037,7 @@ Plan CriterionAnalyzer::Analyze(std::string_view text, const BlockContext& ctx,
   exception_scopes_.clear();
   conditional_scopes_.clear();
   covers_all_ = false;
+  residual_ready_ = false;
   internal::ExtractOptions eo;
   eo.exclusion_section = ctx_.exclusion_section;
   eo.study_conditions = study_conditions;
@@ -995,6 +1047,16 @@ Plan CriterionAnalyzer::Analyze(std::string_view text, const BlockContext& ctx,
     if (scan_.degraded) ++counters_->prefilter_degraded;
   }
   internal::ExtractCandidates(t_, rules_, scan_, eo, cands, counters_);
+  if (cands->empty() && !scan_.administrative && !ctx_.informational) {
+    // Fast path (most unread criteria): nothing was read and no
+    // administrative wording is present, so the criterion is unread unless
+    // it has no content word at all ("None", "-").
+    Plan plan;
+    if (HasContentWord()) {
+      plan.leaves.push_back(Unknown("text.unparsed", 0, static_cast<int32_t>(t_.size())));
+    }
+    return plan;
+  }
   covered_.assign(t_.size(), 0);
   lower_.assign(t_.data(), t_.size());
   absl::AsciiStrToLower(&lower_);
@@ -1363,6 +1425,8 @@ void StudyAssembler::CompileText(std::string_view original,
         "invalid UTF-8 replaced (", nt.invalid_utf8_bytes(), " bytes)"));
   }
   const TextStructure st = ParseStructure(nt, rules_);
+  out_->criteria.reserve(out_->criteria.size() + st.blocks.size() * 3 / 2 + 4);
+  out_->predicates.reserve(out_->predicates.size() + st.blocks.size() * 2 + 8);
   CriterionAnalyzer analyzer(rules_, counters_);
   std::vector<Candidate> cands;
   std::vector<BlockContext> ctxs(st.blocks.size());

@@ -594,13 +594,24 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
       size_t pos = 0;
       while (pos <= text.size()) {
         if (counters != nullptr) ++counters->rule_runs;
-        if (!nb->re->Match(text, pos, text.size(), RE2::UNANCHORED,
-                           pieces.data(), ngroups)) {
+        // Bounds first (DFA only); captures only for a bound not already
+        // read as part of a named measurement.
+        Piece whole;
+        if (!nb->re->Match(text, pos, text.size(), RE2::UNANCHORED, &whole, 1)) {
           break;
         }
-        const int32_t begin = Offset(text, pieces[0]);
-        const int32_t end = begin + static_cast<int32_t>(pieces[0].size());
+        const int32_t begin = Offset(text, whole);
+        const int32_t end = begin + static_cast<int32_t>(whole.size());
         pos = static_cast<size_t>(end > begin ? end : begin + 1);
+        bool inside = false;
+        for (const Candidate& c : cands) {
+          inside = inside || (Overlaps(c.begin, c.end, begin, end) && IsNumericKind(c.kind));
+        }
+        if (inside || end == begin ||
+            !nb->re->Match(text, static_cast<size_t>(begin), static_cast<size_t>(end),
+                           RE2::ANCHOR_BOTH, pieces.data(), ngroups)) {
+          continue;
+        }
         bool covered = false;
         const Candidate* prev = nullptr;
         for (const Candidate& c : cands) {

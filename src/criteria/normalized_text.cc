@@ -126,42 +126,63 @@ bool IsAsciiPunct(char c) {
 
 }  // namespace
 
+const NormalizedText::Anchor& NormalizedText::AnchorFor(int32_t i) const {
+  // The last anchor at or before i (anchors_[0].norm == 0 when non-empty).
+  auto it = std::upper_bound(
+      anchors_.begin(), anchors_.end(), i,
+      [](int32_t v, const Anchor& a) { return v < a.norm; });
+  return *(it - 1);
+}
+
+int32_t NormalizedText::source_begin(int32_t i) const {
+  const Anchor& a = AnchorFor(i);
+  return a.identity ? a.src_begin + (i - a.norm) : a.src_begin;
+}
+
+int32_t NormalizedText::source_end(int32_t i) const {
+  const Anchor& a = AnchorFor(i);
+  return a.identity ? a.src_begin + (i - a.norm) + 1 : a.src_end;
+}
+
 Span NormalizedText::ToOriginal(int32_t begin, int32_t end) const {
   const int32_t n = size();
   begin = std::clamp(begin, 0, n);
   end = std::clamp(end, begin, n);
   if (begin == end) {
-    const int32_t pos = begin < n ? begin_[begin] : original_size_;
+    const int32_t pos = begin < n ? source_begin(begin) : original_size_;
     return Span{pos, pos};
   }
-  return Span{begin_[begin], std::max(begin_[begin], end_[end - 1])};
+  const int32_t b = source_begin(begin);
+  return Span{b, std::max(b, source_end(end - 1))};
 }
 
 NormalizedText Normalize(std::string_view original) {
   NormalizedText nt;
   nt.original_size_ = static_cast<int32_t>(original.size());
-  // Output never exceeds 4/3 of the input (a 3-byte circled number becomes
-  // "(20)"), so the buffers are sized once and written by index.
-  const size_t cap = original.size() + original.size() / 3 + 16;
-  std::string text(cap, '\0');
-  std::vector<int32_t> begins(cap);
-  std::vector<int32_t> ends(cap);
-  size_t w = 0;
+  std::string text;
+  text.reserve(original.size() + 16);
+  std::vector<NormalizedText::Anchor> anchors;
   int invalid = 0;
+  // Anchors are added when the kind of mapping changes.
   struct Sink {
     std::string& text;
-    std::vector<int32_t>& begins;
-    std::vector<int32_t>& ends;
-    size_t& w;
+    std::vector<NormalizedText::Anchor>& anchors;
+    // A rewritten unit: every output byte comes from [b, e).
     void Emit(std::string_view s, int32_t b, int32_t e) {
-      for (char ch : s) {
-        text[w] = ch;
-        begins[w] = b;
-        ends[w] = e;
-        ++w;
-      }
+      if (s.empty()) return;
+      anchors.push_back({static_cast<int32_t>(text.size()), b, e, false});
+      text.append(s.data(), s.size());
     }
-  } out{text, begins, ends, w};
+    // Bytes copied unchanged from original position b on.
+    void Copy(std::string_view bytes, int32_t b) {
+      const auto at = static_cast<int32_t>(text.size());
+      if (anchors.empty() || !anchors.back().identity ||
+          anchors.back().src_begin + (at - anchors.back().norm) != b) {
+        anchors.push_back({at, b, b + 1, true});
+      }
+      text.append(bytes.data(), bytes.size());
+    }
+  } out{text, anchors};
   bool in_superscript = false;
   size_t p = 0;
   const size_t n = original.size();
@@ -169,14 +190,16 @@ NormalizedText Normalize(std::string_view original) {
   while (p < n) {
     const auto b = static_cast<int32_t>(p);
     const char c = original[p];
-    // Fast path: printable ASCII other than '\\' and '&', LF and TAB.
-    if ((c >= 0x20 && c < 0x7F && c != '\\' && c != '&') || c == '\n' ||
-        c == '\t') {
-      text[w] = c;
-      begins[w] = b;
-      ends[w] = b + 1;
-      ++w;
-      ++p;
+    // Fast path: a run of printable ASCII other than '\\' and '&', LF, TAB.
+    auto plain = [](char ch) {
+      return (ch >= 0x20 && ch < 0x7F && ch != '\\' && ch != '&') ||
+             ch == '\n' || ch == '\t';
+    };
+    if (plain(c)) {
+      size_t q = p + 1;
+      while (q < n && plain(original[q])) ++q;
+      out.Copy(original.substr(p, q - p), b);
+      p = q;
       in_superscript = false;
       continue;
     }
@@ -254,15 +277,11 @@ NormalizedText Normalize(std::string_view original) {
     } else if (const char* r = Replacement(cp); r != nullptr) {
       out.Emit(r, b, e);
     } else {
-      out.Emit(original.substr(b, len), b, e);
+      out.Copy(original.substr(b, len), b);
     }
   }
-  text.resize(w);
-  begins.resize(w);
-  ends.resize(w);
   nt.text_ = std::move(text);
-  nt.begin_ = std::move(begins);
-  nt.end_ = std::move(ends);
+  nt.anchors_ = std::move(anchors);
   nt.invalid_utf8_bytes_ = invalid;
   return nt;
 }

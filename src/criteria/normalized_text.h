@@ -17,7 +17,10 @@
 //
 // Every normalized byte i comes from the original bytes
 // [source_begin(i), source_end(i)); a normalized span maps back with
-// ToOriginal(), which always yields a valid, in-range original span.
+// ToOriginal(), which always yields a valid, in-range original span. The map
+// is stored sparsely: one anchor per run of bytes copied unchanged and per
+// rewritten unit (escape, entity, folded character), so most texts need a
+// few dozen anchors; lookups are a binary search.
 //
 // Plain value type; thread-compatible. Normalize() is linear in the input.
 #ifndef TRIALMATCH_CRITERIA_NORMALIZED_TEXT_H_
@@ -44,8 +47,8 @@ class NormalizedText {
   int invalid_utf8_bytes() const { return invalid_utf8_bytes_; }
 
   // Original range that produced normalized byte i (0 <= i < size()).
-  int32_t source_begin(int32_t i) const { return begin_[i]; }
-  int32_t source_end(int32_t i) const { return end_[i]; }
+  int32_t source_begin(int32_t i) const;
+  int32_t source_end(int32_t i) const;
 
   // Maps the normalized range [begin, end) to the original text. Arguments
   // are clamped to [0, size()]; an empty range maps to an empty span at the
@@ -55,9 +58,19 @@ class NormalizedText {
  private:
   friend NormalizedText Normalize(std::string_view original);
 
+  // Bytes from `norm` on come from the original at `src_begin`: copied one
+  // to one (identity) until the next anchor, or all from [src_begin,
+  // src_end) (a rewritten unit).
+  struct Anchor {
+    int32_t norm = 0;
+    int32_t src_begin = 0;
+    int32_t src_end = 0;
+    bool identity = false;
+  };
+  const Anchor& AnchorFor(int32_t i) const;
+
   std::string text_;
-  std::vector<int32_t> begin_;
-  std::vector<int32_t> end_;
+  std::vector<Anchor> anchors_;
   int32_t original_size_ = 0;
   int invalid_utf8_bytes_ = 0;
 };
