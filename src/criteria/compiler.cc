@@ -1038,9 +1038,12 @@ Plan CriterionAnalyzer::Analyze(std::string_view text, const BlockContext& ctx,
   conditional_scopes_.clear();
   covers_all_ = false;
   residual_ready_ = false;
+  lower_.assign(t_.data(), t_.size());
+  absl::AsciiStrToLower(&lower_);
   internal::ExtractOptions eo;
   eo.exclusion_section = ctx_.exclusion_section;
   eo.study_conditions = study_conditions;
+  eo.lower = lower_;
   rules_.Scan(t_, &scan_);
   if (counters_ != nullptr) {
     ++counters_->phrase_scans;
@@ -1058,8 +1061,6 @@ Plan CriterionAnalyzer::Analyze(std::string_view text, const BlockContext& ctx,
     return plan;
   }
   covered_.assign(t_.size(), 0);
-  lower_.assign(t_.data(), t_.size());
-  absl::AsciiStrToLower(&lower_);
   tokens_.reserve(t_.size() / 5 + 4);
   Tokenize(t_, lower_, &tokens_);
   SplitStatements();

@@ -7,6 +7,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/strings.h"
 
 namespace trialmatch::criteria::internal {
 namespace {
@@ -286,24 +287,34 @@ void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
   int32_t covered_until = -1;
   while (pos <= text.size()) {
     if (counters != nullptr) ++counters->rule_runs;
+    // The extent first (DFA only), then the captures on exactly that extent
+    // with the whole text as context: the same submatches, but RE2 can use
+    // its bit-state engine on the short extent where a capture search over
+    // the rest of a long criterion falls back to the much slower NFA.
+    Piece whole;
     if (starts != nullptr) {
       if (next_start >= starts->size()) break;
       const auto at = static_cast<size_t>((*starts)[next_start++]);
       if (static_cast<int32_t>(at) < covered_until) continue;
-      if (!rule.re->Match(text, at, text.size(), RE2::ANCHOR_START,
-                          pieces.data(), ngroups)) {
+      if (!rule.re->Match(text, at, text.size(), RE2::ANCHOR_START, &whole, 1)) {
         continue;
       }
-    } else if (!rule.re->Match(text, pos, text.size(), RE2::UNANCHORED,
-                               pieces.data(), ngroups)) {
+    } else if (!rule.re->Match(text, pos, text.size(), RE2::UNANCHORED, &whole,
+                               1)) {
       break;
     }
-    const int32_t begin = Offset(text, pieces[0]);
-    const int32_t end = begin + static_cast<int32_t>(pieces[0].size());
+    const int32_t begin = Offset(text, whole);
+    const int32_t end = begin + static_cast<int32_t>(whole.size());
     pos = static_cast<size_t>(end > begin ? end : begin + 1);
     covered_until = end;
     if (end == begin) continue;
     if (VetoedBy(text, rule, begin, end)) continue;
+    if (ngroups > 1 &&
+        !rule.re->Match(text, static_cast<size_t>(begin), static_cast<size_t>(end),
+                        RE2::ANCHOR_BOTH, pieces.data(), ngroups)) {
+      continue;
+    }
+    pieces[0] = whole;
     Captures cap(rule, pieces);
     Candidate base;
     base.begin = begin;
@@ -538,10 +549,15 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
     cands.push_back(std::move(c));
   }
   if (options.study_conditions != nullptr && !options.study_conditions->empty()) {
-    const std::string lower = absl::AsciiStrToLower(std::string(text));
+    std::string lowered;
+    std::string_view lower = options.lower;
+    if (lower.size() != text.size()) {
+      lowered = absl::AsciiStrToLower(common::ToAbsl(text));
+      lower = lowered;
+    }
     for (const StudyCondition& sc : *options.study_conditions) {
       size_t pos = 0;
-      while ((pos = lower.find(sc.lower, pos)) != std::string::npos) {
+      while ((pos = lower.find(sc.lower, pos)) != std::string_view::npos) {
         const size_t end = pos + sc.lower.size();
         const bool left_ok = pos == 0 || !IsWordChar(lower[pos - 1]);
         const bool right_ok = end >= lower.size() || !IsWordChar(lower[end]);

@@ -76,6 +76,8 @@ struct Candidate {
 struct ExtractOptions {
   bool exclusion_section = false;  // criterion sits under Exclusion
   const std::vector<StudyCondition>* study_conditions = nullptr;
+  // `text` in ASCII lower case (same length) when the caller has it.
+  std::string_view lower;
 };
 
 // Appends every candidate found in `text` (`scan` is rules.Scan(text)). Overlaps are resolved (a match
