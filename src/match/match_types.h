@@ -141,6 +141,7 @@ struct MatchStats {
   size_t candidates = 0;  // considered (index hits, or every study)
   size_t outside_distance = 0;  // related, but dropped by the distance limit
   size_t pruned = 0;      // skipped: could not rank into the top_k
+  size_t site_searches = 0;  // nearest-site searches (patient located)
   size_t evaluated = 0;   // fully evaluated
   size_t eligible = 0;    // verdict tallies over the evaluated studies
   size_t possible = 0;
@@ -152,6 +153,9 @@ struct MatchStats {
 struct MatchResponse {
   std::vector<MatchResult> results;  // ranked
   MatchStats stats;
+  // What the matcher could not use, by position only (never a patient
+  // value): "conditions[2]: not linked to any study condition".
+  std::vector<std::string> notes;
 };
 
 }  // namespace trialmatch::match

@@ -262,8 +262,25 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
   MatchStats& stats = response.stats;
   stats.studies = snapshot.size();
 
+  // Conditions that link to nothing in the snapshot (no known descriptor or
+  // name) cannot select studies; when none links, relevance cannot be
+  // required without returning nothing, so every study is considered.
+  bool any_linked = false;
+  for (const internal::PatientCondition& c : facts.conditions) {
+    if (c.ids.empty() && c.names.empty()) {
+      response.notes.push_back(absl::StrCat(
+          "conditions[", c.index, "]: not linked to any study condition"));
+    } else {
+      any_linked = true;
+    }
+  }
   const bool has_conditions = !facts.conditions.empty();
-  const bool require_relevance = options.require_condition_match && has_conditions;
+  const bool require_relevance =
+      options.require_condition_match && has_conditions && any_linked;
+  if (options.require_condition_match && has_conditions && !any_linked) {
+    response.notes.push_back(
+        "no condition linked to a study condition: every study was considered");
+  }
   stats.used_index = require_relevance && !options.evaluate_all;
 
   // Candidates as a bitmap (visited in NCT order) and, from the posting
@@ -351,7 +368,30 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
       return;
     }
     double proximity = 0;
+    if (facts.location && cs.sites_count > 0 && cs.sites_radius < 3.2) {
+      // The cap around the study's open sites bounds the distance from
+      // below, hence the proximity from above, before any site is read.
+      const UnitVector& c = cs.sites_center;
+      const UnitVector& pv = patient_point->v;
+      const double dot = static_cast<double>(c.x) * pv.x +
+                         static_cast<double>(c.y) * pv.y +
+                         static_cast<double>(c.z) * pv.z;
+      const double gap = std::acos(std::clamp(dot, -1.0, 1.0)) - cs.sites_radius;
+      if (gap > 0) {
+        const double min_km = gap * kEarthRadiusKm;
+        if (limit_km && min_km > *limit_km) {
+          ++stats.outside_distance;
+          return;
+        }
+        if (cannot_rank(bound_of(
+                si, relevance, 1.0 / (1.0 + min_km / options_.proximity_scale_km)))) {
+          ++stats.pruned;
+          return;
+        }
+      }
+    }
     if (facts.location) {
+      ++stats.site_searches;
       const Nearest n = FindNearest(snapshot, cs, *patient_point);
       if (n.open_site != kNoId) {
         if (limit_km && n.chord2 > limit_chord2) {

@@ -18,8 +18,9 @@
 //
 // Candidates: for a patient with conditions (and require_condition_match),
 // the snapshot's condition indexes give the studies related to one of them,
-// with their match strength. For a patient without conditions every study
-// is a candidate. Then: the status filter, the distance filter, a ranking
+// with their match strength. For a patient without conditions, or whose
+// conditions link to nothing the snapshot knows (MatchResponse::notes says
+// so), every study is a candidate. Then: the status filter, the distance filter, a ranking
 // bound (a study whose best possible verdict and score cannot beat the
 // current top_k is skipped unevaluated), evaluation (abandoned at the first
 // violated top-level item when INELIGIBLE is not wanted: the structured

@@ -462,8 +462,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
   info.title = study.brief_title.empty() ? study.official_title : study.brief_title;
   info.overall_status = Str(study.overall_status);
   for (const std::string& c : study.conditions) info.conditions.push_back(Str(c));
-  info.compiler_version = cs.compiler_version;
-  info.rules_version = cs.rules_version;
+  info.compiler_version = Str(cs.compiler_version);
+  info.rules_version = Str(cs.rules_version);
   for (const criteria::Conflict& c : cs.conflicts) info.conflicts.push_back(Str(c.description));
   for (const std::string& n : cs.notes) info.notes.push_back(Str(n));
 
@@ -685,6 +685,33 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     info.sites.push_back(r);
   }
   cst.sites_count = static_cast<uint32_t>(s.open_sites_.size()) - cst.sites_begin;
+  if (cst.sites_count > 0) {
+    double cx = 0;
+    double cy = 0;
+    double cz = 0;
+    for (uint32_t i = cst.sites_begin; i < s.open_sites_.size(); ++i) {
+      cx += s.open_sites_[i].v.x;
+      cy += s.open_sites_[i].v.y;
+      cz += s.open_sites_[i].v.z;
+    }
+    const double norm = std::sqrt(cx * cx + cy * cy + cz * cz);
+    if (norm < 1e-6) {
+      cst.sites_radius = 4;  // sites all around the globe: no bound
+    } else {
+      cst.sites_center = {static_cast<float>(cx / norm), static_cast<float>(cy / norm),
+                          static_cast<float>(cz / norm)};
+      double radius = 0;
+      for (uint32_t i = cst.sites_begin; i < s.open_sites_.size(); ++i) {
+        const UnitVector& v = s.open_sites_[i].v;
+        const double dot = static_cast<double>(v.x) * cst.sites_center.x +
+                           static_cast<double>(v.y) * cst.sites_center.y +
+                           static_cast<double>(v.z) * cst.sites_center.z;
+        radius = std::max(radius, std::acos(std::clamp(dot, -1.0, 1.0)));
+      }
+      // Float vectors: enlarge by ~1 km so the bound stays a bound.
+      cst.sites_radius = static_cast<float>(radius + 2e-4);
+    }
+  }
   std::sort(s.open_sites_.begin() + cst.sites_begin, s.open_sites_.end(),
             [](const OpenSite& a, const OpenSite& b) {
               return a.latitude_rad < b.latitude_rad ||

@@ -122,8 +122,8 @@ struct StudyInfo {
   uint32_t criteria_count = 0;            // CompiledStudy::criteria size
   std::vector<uint32_t> conflicts;        // string ids of the descriptions
   std::vector<uint32_t> notes;            // string ids of the compiler's notes
-  std::string compiler_version;
-  std::string rules_version;
+  uint32_t compiler_version = kNoString;  // string ids
+  uint32_t rules_version = kNoString;
 };
 
 namespace internal {
@@ -201,6 +201,10 @@ struct CompactStudy {
   uint32_t rel_count = 0;
   uint32_t sites_begin = 0;  // into open_sites()
   uint32_t sites_count = 0;
+  // A spherical cap holding every open site: its centre and angular radius
+  // (radians, slightly enlarged), for a cheap lower bound of the distance.
+  UnitVector sites_center;
+  float sites_radius = 0;
   uint16_t status = 0;  // index into statuses()
   bool has_criteria_text = false;  // the compiler read some criteria
   // For the matcher's ranking bound: how many units the outcome counts

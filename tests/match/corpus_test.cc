@@ -131,11 +131,14 @@ std::vector<std::pair<std::string, patient::Profile>> ConditionPatients() {
                  CodedPatient(CodeSystem::kIcd10Cm, "C50.911", "", 48, Sex::kFemale));
   v.emplace_back("covid_mesh",
                  CodedPatient(CodeSystem::kMesh, "D000086382", "", 35, Sex::kMale));
-  v.emplace_back("breast_text", PatientBuilder().Age(52).Sex(Sex::kFemale)
-                                    .Text("metastatic breast cancer").Build());
-  v.emplace_back("hypertension_ckd_text",
+  // Located patients (New York; London with a 500 km limit): distances,
+  // the site-cap bound and the distance filter take part.
+  v.emplace_back("breast_text_new_york",
+                 PatientBuilder().Age(52).Sex(Sex::kFemale)
+                     .Text("metastatic breast cancer").At(40.7128, -74.0060).Build());
+  v.emplace_back("hypertension_ckd_text_london",
                  PatientBuilder().Age(70).Text("hypertension").Text("chronic kidney disease")
-                     .Complete().Build());
+                     .Complete().At(51.5074, -0.1278, 500).Build());
   v.emplace_back("depression_text",
                  PatientBuilder().Age(30).Text("Major Depressive Disorder").Build());
   return v;
@@ -232,13 +235,18 @@ TEST_F(CorpusTest, PatientTextIsReadWithTheRulesSynonyms) {
       EXPECT_EQ(ids_b.count(id), 1u) << id;
     }
   }
-  // Negated or hedged text names no condition of the patient's.
+  // Negated or hedged text names no condition of the patient's: nothing
+  // links, so every study is considered and none matches a condition.
   for (const char* text : {"family history of breast cancer", "no breast cancer",
                            "suspected breast cancer"}) {
     ASSERT_OK_AND_ASSIGN(
         MatchResponse none,
         Matcher().Match(snap(), PatientBuilder().Age(50).Text(text).Build(), Everything()));
-    EXPECT_TRUE(none.results.empty()) << text;
+    EXPECT_EQ(none.results.size(), snap().size()) << text;
+    for (const MatchResult& m : none.results) {
+      EXPECT_TRUE(m.matched_conditions.empty()) << text << " " << m.nct_id;
+    }
+    EXPECT_THAT(none.notes, ::testing::Contains("conditions[0]: not linked to any study condition"));
   }
 }
 

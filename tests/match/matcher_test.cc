@@ -135,6 +135,13 @@ TestStudy AnyOfStudy() {
   return s;
 }
 
+TestStudy AnyOfStudyWithId(std::string id) {
+  TestStudy s = AnyOfStudy();
+  s.study.nct_id = id;
+  s.compiled.nct_id = id;
+  return s;
+}
+
 TEST(AnyOfTest, OneAlternativeSuffices) {
   MatchResult r = MatchOne(AnyOfStudy(),
                            PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Ecog(1).Build());
@@ -265,6 +272,16 @@ TEST(RankingTest, PruningNeverChangesResults) {
   // could not have been returned.
   std::vector<TestStudy> studies = RankingStudies();
   for (const TestStudy& s : GeoStudiesForRanking()) studies.push_back(s);
+  // Any-of groups and a study without criteria text, too.
+  TestStudy any_of = AnyOfStudyWithId("NCT00000201");
+  studies.push_back(any_of);
+  TestStudy no_text("NCT00000202");
+  no_text.Structured(Age(18, std::nullopt, kIncl, "18 Years"));
+  studies.push_back(no_text);
+  TestStudy no_text_other("NCT00000203");
+  no_text_other.Structured(Age(18, std::nullopt, kIncl, "18 Years"))
+      .Structured(HealthyVolunteers(false));
+  studies.push_back(no_text_other);
   std::shared_ptr<const Snapshot> snap = SnapshotOf(studies);
   const patient::Profile p = PatientBuilder().Age(40).At(51.5074, -0.1278).Build();
   for (int k = 1; k <= 11; ++k) {
@@ -499,6 +516,37 @@ TEST(GeoTest, NearestAmongManySitesIsTheTrueNearest) {
     EXPECT_NEAR(r.results[0].nearest_site->distance_km, best, 1e-6) << pl[0] << "," << pl[1];
     EXPECT_EQ(r.results[0].nearest_site->site.status, "RECRUITING");
   }
+}
+
+TEST(CandidatesTest, UnlinkedConditionsDoNotHideEveryStudy) {
+  TestStudy t2d("NCT00000001");
+  t2d.Conditions({kType2Diabetes}).Criterion({Age(18, std::nullopt)});
+  TestStudy other("NCT00000002");
+  other.Conditions({kStroke}).Criterion({Age(18, std::nullopt)});
+  std::shared_ptr<const Snapshot> snap = SnapshotOf({t2d, other});
+  MatchOptions o = AllOptions();
+  o.require_condition_match = true;
+  // One linked condition selects; the unlinked one is noted by position.
+  ASSERT_OK_AND_ASSIGN(
+      MatchResponse linked,
+      Matcher().Match(*snap, PatientBuilder().Mesh("D003924").Text("zzz-unknown").Build(), o));
+  EXPECT_THAT(Ids(linked), ElementsAre("NCT00000001"));
+  EXPECT_THAT(linked.notes, ElementsAre("conditions[1]: not linked to any study condition"));
+  // Nothing links: every study is considered rather than none.
+  ASSERT_OK_AND_ASSIGN(MatchResponse none,
+                       Matcher().Match(*snap, PatientBuilder().Text("zzz-unknown").Build(), o));
+  EXPECT_EQ(none.results.size(), 2u);
+  EXPECT_EQ(none.notes.size(), 2u);
+}
+
+TEST(CandidatesTest, EmptySnapshot) {
+  std::shared_ptr<const Snapshot> snap = SnapshotOf({});
+  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), AllOptions()));
+  EXPECT_TRUE(r.results.empty());
+  ASSERT_OK_AND_ASSIGN(
+      MatchResponse c,
+      Matcher().Match(*snap, PatientBuilder().Mesh("D003924").At(1, 2, 10).Build(), AllOptions()));
+  EXPECT_TRUE(c.results.empty());
 }
 
 // --- Cancellation and validation ---------------------------------------------------
