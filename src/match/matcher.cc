@@ -341,15 +341,15 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     bound.study = si;
     const bool can_be_eligible = k.has_criteria_text && k.always_unknown == 0;
     bound.verdict = can_be_eligible ? best_wanted : best_wanted_not_eligible;
-    double max_share = 1.0;
-    if (!k.exact) {
-      max_share = 1.0;
-    } else if (k.units == 0) {
-      max_share = 0;
-    } else if (k.always_unknown > 0) {
-      max_share = static_cast<double>(k.units - k.always_unknown) / k.units;
-    } else if (!k.has_criteria_text) {
-      max_share = static_cast<double>(k.units) / (k.units + 1);
+    double max_share = 1.0;  // also when the saturated counts are not exact
+    if (k.exact) {
+      if (k.units == 0) {
+        max_share = 0;
+      } else if (k.always_unknown > 0) {
+        max_share = static_cast<double>(k.units - k.always_unknown) / k.units;
+      } else if (!k.has_criteria_text) {
+        max_share = static_cast<double>(k.units) / (k.units + 1);
+      }
     }
     bound.score = score_of(max_share, relevance, proximity);
     return bound;

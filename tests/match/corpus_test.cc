@@ -250,6 +250,23 @@ TEST_F(CorpusTest, PatientTextIsReadWithTheRulesSynonyms) {
   }
 }
 
+TEST_F(CorpusTest, CompiledUnitsAreTheCanonicalOnes) {
+  // The compiler converts bounds to the canonical units the profile uses; a
+  // mismatch would leave a predicate UNKNOWN for every patient.
+  size_t numeric = 0;
+  for (const internal::CompactPredicate& p : snap().predicates()) {
+    if (p.kind() != Kind::kAge && p.kind() != Kind::kLab &&
+        p.kind() != Kind::kPerformanceStatus) {
+      continue;
+    }
+    ++numeric;
+    EXPECT_TRUE(p.unit_ok) << (p.quantity < snap().quantities().size()
+                                   ? snap().quantities()[p.quantity]
+                                   : std::string("?"));
+  }
+  EXPECT_GT(numeric, 1000u);
+}
+
 TEST_F(CorpusTest, MissingDataNeverExcludes) {
   // An empty profile: nothing is known, nothing may be violated.
   ASSERT_OK_AND_ASSIGN(MatchResponse empty,
