@@ -77,6 +77,23 @@ bool Better(const Ranked& a, const Ranked& b) {
   return a.study < b.study;  // studies are sorted by NCT id
 }
 
+// Calls f(index) for every set bit, in increasing order; stops at the first
+// non-OK status and returns it.
+template <typename F>
+absl::Status ForEachBit(const std::vector<uint64_t>& bitmap, F& f) {
+  for (size_t word = 0; word < bitmap.size(); ++word) {
+    uint64_t bits = bitmap[word];
+    while (bits != 0) {
+      const int bit = __builtin_ctzll(bits);
+      bits &= bits - 1;
+      if (absl::Status s = f(static_cast<uint32_t>(word * 64 + bit)); !s.ok()) {
+        return s;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
 struct PatientPoint {
   UnitVector v;
   double latitude_rad = 0;
@@ -486,16 +503,17 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
   };
 
   if (stats.used_index) {
-    for (size_t word = 0; word < bitmap.size(); ++word) {
-      uint64_t bits = bitmap[word];
-      while (bits != 0) {
-        const int bit = __builtin_ctzll(bits);
-        bits &= bits - 1;
-        if (absl::Status s = first(static_cast<uint32_t>(word * 64 + bit)); !s.ok()) {
-          return s;
-        }
+    if (absl::Status s = ForEachBit(bitmap, first); !s.ok()) return s;
+  } else if (!options.statuses.empty() && !options.evaluate_all) {
+    // Status pre-filter: only the studies of the wanted statuses.
+    std::vector<uint64_t> wanted((snapshot.size() + 63) / 64, 0);
+    for (uint16_t st = 0; st < status_ok.size(); ++st) {
+      if (!status_ok[st]) continue;
+      for (uint32_t si : snapshot.StudiesWithStatus(st)) {
+        wanted[si >> 6] |= uint64_t{1} << (si & 63);
       }
     }
+    if (absl::Status s = ForEachBit(wanted, first); !s.ok()) return s;
   } else {
     for (uint32_t si = 0; si < snapshot.size(); ++si) {
       if (absl::Status s = first(si); !s.ok()) return s;
