@@ -358,17 +358,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     bound.study = si;
     const bool can_be_eligible = k.has_criteria_text && k.always_unknown == 0;
     bound.verdict = can_be_eligible ? best_wanted : best_wanted_not_eligible;
-    double max_share = 1.0;  // also when the saturated counts are not exact
-    if (k.exact) {
-      if (k.units == 0) {
-        max_share = 0;
-      } else if (k.always_unknown > 0) {
-        max_share = static_cast<double>(k.units - k.always_unknown) / k.units;
-      } else if (!k.has_criteria_text) {
-        max_share = static_cast<double>(k.units) / (k.units + 1);
-      }
-    }
-    bound.score = score_of(max_share, relevance, proximity);
+    bound.score = score_of(internal::MaxShare(k), relevance, proximity);
     return bound;
   };
   auto cannot_rank = [&](const Ranked& bound) {
@@ -504,6 +494,23 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
 
   if (stats.used_index) {
     if (absl::Status s = ForEachBit(bitmap, first); !s.ok()) return s;
+  } else if (prune && !any_linked) {
+    // No condition to relate: relevance is NONE and the proximity bound the
+    // same for every study, so the snapshot's static best-bound order
+    // applies; the first study that cannot rank ends the scan.
+    for (uint32_t si : snapshot.by_bound()) {
+      ++stats.candidates;
+      if (options.interrupt && ++since_check >= kInterruptStride) {
+        since_check = 0;
+        if (absl::Status s = options.interrupt(); !s.ok()) return s;
+      }
+      if (!status_ok[keys[si].status]) continue;
+      if (cannot_rank(bound_of(si, MatchStrength::kNone, best_proximity))) {
+        stats.pruned += 1;
+        break;
+      }
+      evaluate(si, MatchStrength::kNone);
+    }
   } else if (!options.statuses.empty() && !options.evaluate_all) {
     // Status pre-filter: only the studies of the wanted statuses.
     std::vector<uint64_t> wanted((snapshot.size() + 63) / 64, 0);

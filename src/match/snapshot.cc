@@ -287,6 +287,16 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> Snapshot::Build(
 
 namespace internal {
 
+double MaxShare(const StudyKey& k) {
+  if (!k.exact) return 1.0;  // saturated counts: no bound
+  if (k.units == 0) return 0;
+  if (k.always_unknown > 0) {
+    return static_cast<double>(k.units - k.always_unknown) / k.units;
+  }
+  if (!k.has_criteria_text) return static_cast<double>(k.units) / (k.units + 1);
+  return 1.0;
+}
+
 double AgeUnitYears(AgeUnitCode code) {
   switch (code) {
     case AgeUnitCode::kMonths:
@@ -758,6 +768,20 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     k.always_unknown = static_cast<uint16_t>(std::min<uint32_t>(c.always_unknown, 0xffff));
     s.keys_.push_back(k);
   }
+
+  s.by_bound_.resize(s.keys_.size());
+  for (uint32_t i = 0; i < s.by_bound_.size(); ++i) s.by_bound_[i] = i;
+  std::sort(s.by_bound_.begin(), s.by_bound_.end(), [&](uint32_t a, uint32_t b) {
+    const internal::StudyKey& ka = s.keys_[a];
+    const internal::StudyKey& kb = s.keys_[b];
+    const bool ea = ka.has_criteria_text && ka.always_unknown == 0;
+    const bool eb = kb.has_criteria_text && kb.always_unknown == 0;
+    if (ea != eb) return ea;
+    const double sa = internal::MaxShare(ka);
+    const double sb = internal::MaxShare(kb);
+    if (sa != sb) return sa > sb;
+    return a < b;
+  });
 
   // Posting lists from the relevance concepts, status lists.
   s.by_status_.assign(s.statuses_.size(), {});

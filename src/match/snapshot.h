@@ -216,6 +216,10 @@ struct CompactStudy {
 
 // What the matcher's first pass reads of every candidate, densely (8 bytes
 // a study; mirrors CompactStudy).
+// The largest share of satisfied units a study can reach (see the ranking
+// bound in matcher.cc): computed identically wherever it is needed.
+double MaxShare(const struct StudyKey& k);
+
 struct StudyKey {
   uint16_t status = 0;
   uint16_t units = 0;           // saturated at 0xffff
@@ -275,6 +279,10 @@ class Snapshot {
   // --- For the matcher (evaluation form; not a stable API) ---------------
   const std::vector<internal::CompactStudy>& compact() const { return compact_; }
   const std::vector<internal::StudyKey>& keys() const { return keys_; }
+  // Every study, best possible rank first when relevance and proximity are
+  // the same for all (no patient conditions): ELIGIBLE-capable first, then
+  // MaxShare descending, then index.
+  const std::vector<uint32_t>& by_bound() const { return by_bound_; }
   const std::vector<internal::CompactPredicate>& predicates() const { return preds_; }
   const std::vector<internal::Node>& nodes() const { return nodes_; }
   const std::vector<uint32_t>& node_preds() const { return node_preds_; }
@@ -324,6 +332,7 @@ class Snapshot {
   std::vector<StudyInfo> info_;
   std::vector<internal::CompactStudy> compact_;
   std::vector<internal::StudyKey> keys_;
+  std::vector<uint32_t> by_bound_;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;
   std::vector<uint32_t> node_preds_;

@@ -190,6 +190,35 @@ TEST_F(CorpusTest, IndexReturnsTheSameResultsAsABruteForceScan) {
   EXPECT_GT(total_pruned, 0u);  // the bound was exercised
 }
 
+TEST_F(CorpusTest, WithoutConditionsTheBoundOrderReturnsTheBruteForceResults) {
+  const std::vector<patient::Profile> patients = {
+      PatientBuilder().Age(45).Sex(patient::Sex::kMale).Build(),
+      PatientBuilder().Age(8).Sex(patient::Sex::kFemale).At(48.8566, 2.3522).Build(),
+      PatientBuilder().Age(70).Ecog(1).HealthyVolunteer(patient::Tristate::kYes)
+          .At(40.7128, -74.0060, 300).Build()};
+  for (size_t i = 0; i < patients.size(); ++i) {
+    for (int top_k : {1, 10, 50}) {
+      SCOPED_TRACE(::testing::Message() << "patient " << i << " top " << top_k);
+      MatchOptions o;  // default verdicts and statuses
+      o.top_k = top_k;
+      ASSERT_OK_AND_ASSIGN(MatchResponse fast, Matcher().Match(snap(), patients[i], o));
+      o.evaluate_all = true;
+      ASSERT_OK_AND_ASSIGN(MatchResponse full, Matcher().Match(snap(), patients[i], o));
+      ASSERT_EQ(fast.results.size(), full.results.size());
+      for (size_t j = 0; j < full.results.size(); ++j) {
+        EXPECT_EQ(fast.results[j].nct_id, full.results[j].nct_id);
+        EXPECT_EQ(fast.results[j].score, full.results[j].score);
+      }
+      // Fewer evaluations whenever the top_k fills (not for the child or
+      // the distance-limited patient, whose wanted results are few).
+      EXPECT_LE(fast.stats.evaluated, full.stats.evaluated);
+      if (i == 0) {
+        EXPECT_LT(fast.stats.evaluated, full.stats.evaluated);
+      }
+    }
+  }
+}
+
 TEST_F(CorpusTest, EveryStudyListingTheDescriptorIsFoundExactly) {
   // Ground truth from the JSON: studies whose conditionBrowseModule lists
   // type 2 diabetes are exactly those matched exactly through their

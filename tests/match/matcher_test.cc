@@ -572,6 +572,7 @@ TEST(CancellationTest, InterruptBeforeTheScan) {
 TEST(CancellationTest, InterruptDuringTheScan) {
   std::shared_ptr<const Snapshot> snap = ManyStudies(1000);
   MatchOptions o = AllOptions();
+  o.evaluate_all = true;  // visit every study (the bound would stop at 51)
   int calls = 0;
   o.interrupt = [&calls] {
     return ++calls >= 3 ? absl::DeadlineExceededError("deadline") : absl::OkStatus();
@@ -583,6 +584,23 @@ TEST(CancellationTest, InterruptDuringTheScan) {
   o.interrupt = [] { return absl::OkStatus(); };
   ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), o));
   EXPECT_EQ(r.stats.candidates, 1000u);
+}
+
+TEST(RankingTest, WithoutConditionsTheScanStopsAtTheFirstStudyThatCannotRank) {
+  // 1000 identical studies: the top 50 are the first 50 by NCT id, and the
+  // 51st bound already cannot beat them.
+  std::shared_ptr<const Snapshot> snap = ManyStudies(1000);
+  MatchOptions o = AllOptions();
+  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), o));
+  ASSERT_EQ(r.results.size(), 50u);
+  EXPECT_EQ(r.results.front().nct_id, "NCT00000001");
+  EXPECT_EQ(r.results.back().nct_id, "NCT00000050");
+  EXPECT_EQ(r.stats.evaluated, 50u);
+  EXPECT_EQ(r.stats.candidates, 51u);
+  o.evaluate_all = true;
+  ASSERT_OK_AND_ASSIGN(MatchResponse all, Matcher().Match(*snap, RankingPatient(), o));
+  EXPECT_EQ(Ids(all), Ids(r));
+  EXPECT_EQ(all.stats.evaluated, 1000u);
 }
 
 TEST(ValidationTest, BadOptions) {
