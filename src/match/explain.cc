@@ -24,207 +24,273 @@ struct View {
   criteria::Kind kind() const { return cp.kind(); }
 };
 
-std::string_view Verb(const View& p) {
-  return p.cp.polarity() == Polarity::kInclusion ? "requires" : "excludes";
+// Everything appends to one string (reserved once per reason): short
+// numbers and labels stay in small-string buffers, so a reason costs about
+// one allocation.
+void Put(std::string* out, std::string_view s) { out->append(s); }
+
+void PutNumber(std::string* out, double v) {
+  if (!std::isfinite(v)) {
+    out->append("?");
+    return;
+  }
+  char buf[32];
+  const bool whole = v == std::floor(v) && std::fabs(v) < 1e15;
+  const std::to_chars_result r =
+      whole ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, 0)
+            : std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 4);
+  out->append(buf, r.ptr);
+}
+
+std::string_view Verb(const CompactPredicate& cp) {
+  return cp.polarity() == Polarity::kInclusion ? "requires" : "excludes";
 }
 
 bool IsEcogOrKps(std::string_view q) { return q == "ecog" || q == "karnofsky"; }
 
-// " g/dL", "%", " × ULN", "" for scores and ratios.
-std::string UnitSuffix(std::string_view quantity, std::string_view unit,
-                       bool uln) {
-  if (uln) return " × ULN";
-  if (unit.empty() || unit == "score" || unit == "ratio") return "";
-  if (unit == "%") return "%";
-  return absl::StrCat(" ", ToAbsl(unit));
+// " g/dL", "%", " × ULN", nothing for scores and ratios.
+void PutUnit(std::string* out, std::string_view unit, bool uln) {
+  if (uln) {
+    Put(out, " × ULN");
+  } else if (unit == "%") {
+    Put(out, "%");
+  } else if (!unit.empty() && unit != "score" && unit != "ratio") {
+    Put(out, " ");
+    Put(out, unit);
+  }
 }
 
-std::string AgeUnitName(double unit_years) {
+std::string_view AgeUnitName(double unit_years) {
   if (unit_years > 0.99) return "years";
   if (unit_years > 0.05) return "months";
   if (unit_years > 0.01) return "weeks";
   return "days";
 }
 
-std::string Bound(bool inclusive_low_side, bool is_low, double v) {
-  const char* op = is_low ? (inclusive_low_side ? "≥ " : "> ")
-                          : (inclusive_low_side ? "≤ " : "< ");
-  return absl::StrCat(op, FormatNumber(v));
+void PutBound(std::string* out, bool inclusive, bool is_low, double v) {
+  Put(out, is_low ? (inclusive ? "≥ " : "> ") : (inclusive ? "≤ " : "< "));
+  PutNumber(out, v);
 }
 
 // "age ≥ 18 years", "hemoglobin ≥ 9 g/dL", "ALT ≤ 2.5 × ULN".
-std::string NumericTest(const View& p) {
+void PutNumericTest(std::string* out, const View& p) {
   const CompactPredicate& cp = p.cp;
   const bool age = p.kind() == Kind::kAge;
   const double scale = age ? AgeUnitYears(cp.age_unit) : 1;
-  const std::string suffix =
-      age ? absl::StrCat(" ", AgeUnitName(scale))
-          : UnitSuffix(p.quantity, p.unit, cp.relative_to_uln);
-  std::string test = QuantityLabel(p.quantity);
+  Put(out, QuantityLabel(p.quantity));
   if (cp.has_low && cp.has_high && cp.low_inclusive && cp.high_inclusive) {
-    absl::StrAppend(&test, " ", FormatNumber(cp.low / scale), "–",
-                    FormatNumber(cp.high / scale));
+    Put(out, " ");
+    PutNumber(out, cp.low / scale);
+    Put(out, "–");
+    PutNumber(out, cp.high / scale);
   } else {
     if (cp.has_low) {
-      absl::StrAppend(&test, " ", Bound(cp.low_inclusive, true, cp.low / scale));
+      Put(out, " ");
+      PutBound(out, cp.low_inclusive, true, cp.low / scale);
     }
     if (cp.has_high) {
-      absl::StrAppend(&test, cp.has_low ? " and " : " ",
-                      Bound(cp.high_inclusive, false, cp.high / scale));
+      Put(out, cp.has_low ? " and " : " ");
+      PutBound(out, cp.high_inclusive, false, cp.high / scale);
     }
-    if (!cp.has_low && !cp.has_high) absl::StrAppend(&test, " (no bound)");
+    if (!cp.has_low && !cp.has_high) Put(out, " (no bound)");
   }
-  absl::StrAppend(&test, suffix);
-  return test;
+  if (age) {
+    Put(out, " ");
+    Put(out, AgeUnitName(scale));
+  } else {
+    PutUnit(out, p.unit, cp.relative_to_uln);
+  }
 }
 
-std::string AgeText(double years) {
+void PutAge(std::string* out, double years) {
   if (years < 2) {
-    return absl::StrCat(static_cast<int>(std::floor(years * 12 + 1e-9)),
-                        " months old");
+    PutNumber(out, std::floor(years * 12 + 1e-9));
+    Put(out, " months old");
+  } else {
+    PutNumber(out, std::floor(years + 1e-9));
+    Put(out, " years old");
   }
-  return absl::StrCat(static_cast<int>(std::floor(years + 1e-9)), " years old");
-}
-
-std::string PatientValue(const View& p, double v) {
-  return absl::StrCat(FormatNumber(v), UnitSuffix(p.quantity, p.unit, false));
 }
 
 // A value in the quantity's canonical unit (for ×ULN predicates, whose own
 // unit is "xULN").
-std::string CanonicalValue(const View& p, double v) {
-  return absl::StrCat(
-      FormatNumber(v),
-      UnitSuffix(p.quantity,
-                 patient::Terminology::Builtin().CanonicalUnit(p.quantity),
-                 false));
+void PutCanonicalValue(std::string* out, const View& p, double v) {
+  PutNumber(out, v);
+  PutUnit(out, patient::Terminology::Builtin().CanonicalUnit(p.quantity), false);
 }
 
-std::string NumericFact(const View& p, const PredicateEval& e) {
+void PutNumericFact(std::string* out, const View& p, const PredicateEval& e) {
   const std::string q = QuantityLabel(p.quantity);
+  auto patients = [&] {
+    Put(out, "patient's ");
+    Put(out, q);
+    Put(out, " is ");
+  };
   switch (e.why) {
     case Why::kDecided:
-      if (p.kind() == Kind::kAge) return absl::StrCat("patient is ", AgeText(e.value));
-      if (IsEcogOrKps(p.quantity)) {
-        return absl::StrCat("patient's ", q, " is ", FormatNumber(e.value));
+      if (p.kind() == Kind::kAge) {
+        Put(out, "patient is ");
+        PutAge(out, e.value);
+      } else {
+        patients();
+        PutNumber(out, e.value);
+        if (!IsEcogOrKps(p.quantity)) PutUnit(out, p.unit, false);
       }
-      return absl::StrCat("patient's ", q, " is ", PatientValue(p, e.value));
+      return;
     case Why::kNoValue:
-      if (p.kind() == Kind::kAge) return "patient's age is not known";
-      if (IsEcogOrKps(p.quantity)) return "no ECOG or Karnofsky score in the profile";
-      return absl::StrCat("no ", q, " value in the profile");
+      if (p.kind() == Kind::kAge) {
+        Put(out, "patient's age is not known");
+      } else if (IsEcogOrKps(p.quantity)) {
+        Put(out, "no ECOG or Karnofsky score in the profile");
+      } else {
+        Put(out, "no ");
+        Put(out, q);
+        Put(out, " value in the profile");
+      }
+      return;
     case Why::kNotAQuantity:
-      return "the measured quantity is not one a profile carries";
+      Put(out, "the measured quantity is not one a profile carries");
+      return;
     case Why::kUnitMismatch:
-      return absl::StrCat("bound stated in ", ToAbsl(p.unit),
-                          ", not comparable with the profile's units");
+      Put(out, "bound stated in ");
+      Put(out, p.unit);
+      Put(out, ", not comparable with the profile's units");
+      return;
     case Why::kUlnUnknown:
-      return absl::StrCat("patient's ", q, " is ", CanonicalValue(p, e.value),
-                          " but the upper limit of normal is not known");
+      patients();
+      PutCanonicalValue(out, p, e.value);
+      Put(out, " but the upper limit of normal is not known");
+      return;
     case Why::kUlnDecided:
-      return absl::StrCat("patient's ", q, " is ", CanonicalValue(p, e.value),
-                          " = ", FormatNumber(e.value2), " × ULN (reference ULN ",
-                          CanonicalValue(p, e.value3), ")");
+      patients();
+      PutCanonicalValue(out, p, e.value);
+      Put(out, " = ");
+      PutNumber(out, e.value2);
+      Put(out, " × ULN (reference ULN ");
+      PutCanonicalValue(out, p, e.value3);
+      Put(out, ")");
+      return;
     case Why::kAgeAmbiguous:
-      return absl::StrCat("patient is ", AgeText(e.value),
-                          ": \"older than\" may or may not include this age");
+      Put(out, "patient is ");
+      PutAge(out, e.value);
+      Put(out, ": \"older than\" may or may not include this age");
+      return;
     case Why::kFromKarnofsky:
-      return absl::StrCat("patient's Karnofsky ", FormatNumber(e.value2),
-                          " corresponds to ECOG ", FormatNumber(e.value));
+      Put(out, "patient's Karnofsky ");
+      PutNumber(out, e.value2);
+      Put(out, " corresponds to ECOG ");
+      PutNumber(out, e.value);
+      return;
     case Why::kFromEcog:
-      return absl::StrCat("patient's ECOG ", FormatNumber(e.value3),
-                          " corresponds to Karnofsky ", FormatNumber(e.value),
-                          "–", FormatNumber(e.value2));
     case Why::kMappingAmbiguous:
-      return absl::StrCat("patient's ECOG ", FormatNumber(e.value3),
-                          " corresponds to Karnofsky ", FormatNumber(e.value),
-                          "–", FormatNumber(e.value2),
-                          ", on both sides of the bound");
+      Put(out, "patient's ECOG ");
+      PutNumber(out, e.value3);
+      Put(out, " corresponds to Karnofsky ");
+      PutNumber(out, e.value);
+      Put(out, "–");
+      PutNumber(out, e.value2);
+      if (e.why == Why::kMappingAmbiguous) Put(out, ", on both sides of the bound");
+      return;
     default:
       break;
   }
-  return "not decided";
+  Put(out, "not decided");
 }
 
-std::string ConceptList(const Snapshot& s, const CompactPredicate& cp) {
-  std::string out;
+void PutConceptList(std::string* out, const Snapshot& s, const CompactPredicate& cp) {
   for (uint32_t r = 0; r < cp.concepts_count; ++r) {
     if (r == 5) {
-      absl::StrAppend(&out, ", …");
+      Put(out, ", …");
       break;
     }
-    absl::StrAppend(&out, r == 0 ? "" : ", ",
-                    ToAbsl(s.String(s.concept_texts()[cp.concepts_begin + r])));
+    if (r > 0) Put(out, ", ");
+    Put(out, s.String(s.concept_texts()[cp.concepts_begin + r]));
   }
-  return out;
 }
 
-std::string ConditionFact(const Snapshot& s, const PatientFacts& f,
-                          const PredicateEval& e) {
+void PutConditionFact(std::string* out, const Snapshot& s, const PatientFacts& f,
+                      const PredicateEval& e) {
   std::string patient_label;
   if (e.condition >= 0) {
-    patient_label = ConditionLabel(
-        f.profile->conditions[f.conditions[e.condition].index]);
+    patient_label = ConditionLabel(f.profile->conditions[f.conditions[e.condition].index]);
   }
-  std::string concept_label;
-  if (e.concept_ref != kNoId) {
-    concept_label = std::string(s.String(s.concept_texts()[e.concept_ref]));
-  }
-  const std::string via =
-      e.key == kNoId ? std::string("same name")
-                     : absl::StrCat("MeSH ", ToAbsl(s.MeshId(e.key)));
+  const std::string_view concept_label =
+      e.concept_ref != kNoId ? s.String(s.concept_texts()[e.concept_ref])
+                             : std::string_view();
+  auto via = [&] {
+    Put(out, " (");
+    if (e.key == kNoId) {
+      Put(out, "same name");
+    } else {
+      Put(out, "MeSH ");
+      Put(out, s.MeshId(e.key));
+    }
+    Put(out, ")");
+  };
   switch (e.why) {
     case Why::kCondMatched:
       if (e.strength == MatchStrength::kExact) {
-        return absl::StrCat("patient has ", patient_label, " (", via, ")");
+        Put(out, "patient has ");
+        Put(out, patient_label);
+      } else {
+        Put(out, "patient's ");
+        Put(out, patient_label);
+        Put(out, " is a form of ");
+        Put(out, concept_label);
       }
-      return absl::StrCat("patient's ", patient_label, " is a form of ",
-                          concept_label, " (", via, ")");
+      via();
+      return;
     case Why::kCondResolved:
-      return absl::StrCat("patient's ", patient_label,
-                          " is resolved; the criterion does not say whether "
-                          "past disease counts");
+      Put(out, "patient's ");
+      Put(out, patient_label);
+      Put(out, " is resolved; the criterion does not say whether past disease counts");
+      return;
     case Why::kCondStudyTopic:
-      return absl::StrCat("patient's ", patient_label,
-                          " is what the study is about; the exclusion may "
-                          "mean another form or episode");
+      Put(out, "patient's ");
+      Put(out, patient_label);
+      Put(out, " is what the study is about; the exclusion may mean another form "
+               "or episode");
+      return;
     case Why::kCondAncestorOnly:
-      return absl::StrCat("patient has ", patient_label, ", broader than ",
-                          concept_label, "; the specific form is not known");
+      Put(out, "patient has ");
+      Put(out, patient_label);
+      Put(out, ", broader than ");
+      Put(out, concept_label);
+      Put(out, "; the specific form is not known");
+      return;
     case Why::kCondAbsentComplete:
-      return "not among the patient's conditions (list declared complete)";
+      Put(out, "not among the patient's conditions (list declared complete)");
+      return;
     case Why::kCondNotListed:
-      return "not among the patient's listed conditions (list not declared "
-             "complete)";
+      Put(out, "not among the patient's listed conditions (list not declared complete)");
+      return;
     case Why::kCondNotComparable:
-      return "not among the patient's conditions, but not every condition "
-             "could be compared by MeSH code";
+      Put(out, "not among the patient's conditions, but not every condition could be "
+               "compared by MeSH code");
+      return;
     case Why::kCondNoConcepts:
-      return "no condition named";
+      Put(out, "no condition named");
+      return;
     default:
       break;
   }
-  return "not decided";
+  Put(out, "not decided");
 }
 
-std::string TristateFact(const PredicateEval& e, std::string_view yes,
-                         std::string_view no, std::string_view unknown) {
+std::string_view TristateFact(const PredicateEval& e, std::string_view yes,
+                              std::string_view no, std::string_view unknown) {
   if (e.why == Why::kMale) return "patient is male";
-  if (e.status == TestStatus::kMet) return std::string(yes);
-  if (e.status == TestStatus::kNotMet) return std::string(no);
-  return std::string(unknown);
+  if (e.status == TestStatus::kMet) return yes;
+  if (e.status == TestStatus::kNotMet) return no;
+  return unknown;
 }
 
 }  // namespace
 
 std::string FormatNumber(double v) {
-  if (!std::isfinite(v)) return "?";
-  char buf[32];
-  const bool whole = v == std::floor(v) && std::fabs(v) < 1e15;
-  const std::to_chars_result r =
-      whole ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, 0)
-            : std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 4);
-  return std::string(buf, r.ptr);
+  std::string out;
+  PutNumber(&out, v);
+  return out;
 }
 
 std::string QuantityLabel(std::string_view q) {
@@ -271,75 +337,80 @@ std::string Reason(const Snapshot& s, const PatientFacts& f, uint32_t study,
                    const PredicateEval& e) {
   const PredicateInfo& info = s.study(study).predicates[predicate];
   const View p{cp, s.String(info.quantity), s.String(info.unit)};
-  std::string test;
-  std::string fact;
+  std::string out;
+  out.reserve(160);
+  if (cp.informational) Put(&out, "for information: ");
+  auto verb = [&] {
+    Put(&out, Verb(cp));
+    Put(&out, " ");
+  };
   switch (cp.kind()) {
     case Kind::kAge:
     case Kind::kLab:
     case Kind::kPerformanceStatus:
-      test = absl::StrCat(ToAbsl(Verb(p)), " ", NumericTest(p));
-      fact = NumericFact(p, e);
+      verb();
+      PutNumericTest(&out, p);
+      Put(&out, "; ");
+      PutNumericFact(&out, p, e);
       break;
     case Kind::kSex:
-      test = absl::StrCat(ToAbsl(Verb(p)), " ",
-                          cp.sex() == model::Sex::kFemale
-                              ? "female participants"
-                              : (cp.sex() == model::Sex::kMale ? "male participants"
-                                                               : "any sex"));
-      fact = e.status == TestStatus::kUnknown
-                 ? "patient's sex is not known"
-                 : absl::StrCat("patient is ",
-                                ToAbsl(patient::SexName(f.profile->sex)));
+      verb();
+      Put(&out, cp.sex() == model::Sex::kFemale
+                    ? "female participants"
+                    : (cp.sex() == model::Sex::kMale ? "male participants" : "any sex"));
+      Put(&out, "; ");
+      if (e.status == TestStatus::kUnknown) {
+        Put(&out, "patient's sex is not known");
+      } else {
+        Put(&out, "patient is ");
+        Put(&out, patient::SexName(f.profile->sex));
+      }
       break;
     case Kind::kPregnancy:
-      test = cp.polarity() == Polarity::kInclusion ? "requires pregnancy"
-                                                   : "excludes pregnant patients";
-      fact = TristateFact(e, "patient is pregnant", "patient is not pregnant",
-                          "pregnancy status not known");
+      Put(&out, cp.polarity() == Polarity::kInclusion ? "requires pregnancy"
+                                                      : "excludes pregnant patients");
+      Put(&out, "; ");
+      Put(&out, TristateFact(e, "patient is pregnant", "patient is not pregnant",
+                             "pregnancy status not known"));
       break;
     case Kind::kBreastfeeding:
-      test = cp.polarity() == Polarity::kInclusion ? "requires breastfeeding"
-                                                   : "excludes breastfeeding patients";
-      fact = TristateFact(e, "patient is breastfeeding",
-                          "patient is not breastfeeding",
-                          "breastfeeding status not known");
+      Put(&out, cp.polarity() == Polarity::kInclusion ? "requires breastfeeding"
+                                                      : "excludes breastfeeding patients");
+      Put(&out, "; ");
+      Put(&out, TristateFact(e, "patient is breastfeeding", "patient is not breastfeeding",
+                             "breastfeeding status not known"));
       break;
     case Kind::kHealthyVolunteers:
       if (e.why == Why::kHvAccepted) {
-        test = "study accepts healthy volunteers";
-        fact = "no restriction";
+        Put(&out, "study accepts healthy volunteers; no restriction");
       } else {
-        test = "study does not accept healthy volunteers";
-        if (e.why == Why::kHvHasConditions) {
-          fact = "patient lists conditions";
-        } else {
-          fact = TristateFact(e, "patient is not a healthy volunteer",
-                              "patient is a healthy volunteer",
-                              "not known whether the patient is a healthy "
-                              "volunteer");
-        }
+        Put(&out, "study does not accept healthy volunteers; ");
+        Put(&out, e.why == Why::kHvHasConditions
+                      ? std::string_view("patient lists conditions")
+                      : TristateFact(e, "patient is not a healthy volunteer",
+                                     "patient is a healthy volunteer",
+                                     "not known whether the patient is a healthy "
+                                     "volunteer"));
       }
       break;
     case Kind::kCondition:
       if (cp.study_conditions) {
-        test = absl::StrCat("the study's conditions: ", ConceptList(s, cp));
+        Put(&out, "the study's conditions: ");
       } else {
-        test = absl::StrCat(ToAbsl(Verb(p)), " ", ConceptList(s, cp));
+        verb();
       }
-      fact = ConditionFact(s, f, e);
+      PutConceptList(&out, s, cp);
+      Put(&out, "; ");
+      PutConditionFact(&out, s, f, e);
       break;
     case Kind::kContraception:
-      test = "contraception requirement";
-      fact = "needs review";
+      Put(&out, "contraception requirement; needs review");
       break;
     case Kind::kOther:
-      test = "needs review";
-      fact = "criterion not machine-readable";
+      Put(&out, "needs review; criterion not machine-readable");
       break;
   }
-  std::string reason = absl::StrCat(ToAbsl(test), "; ", ToAbsl(fact));
-  if (cp.informational) reason = absl::StrCat("for information: ", reason);
-  return reason;
+  return out;
 }
 
 }  // namespace trialmatch::match::internal
