@@ -351,15 +351,49 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
   // (share at most all units but the always-UNKNOWN ones). Exact in floating
   // point: an evaluated share has the same denominator, and the score is
   // monotone in share and proximity (docs/match.md, "Ranking bound").
+  // Units on facts the patient lacks are certainly UNKNOWN too (evaluate.cc:
+  // a missing value, score, sex, pregnancy or volunteer status is UNKNOWN).
+  uint64_t missing = 0;
+  const std::vector<std::string>& quantities = snapshot.quantities();
+  for (size_t q = 0; q < quantities.size() && q < internal::kFactFirst; ++q) {
+    if (q != facts.ecog_q && q != facts.karnofsky_q && !facts.quantity[q]) {
+      missing |= uint64_t{1} << q;
+    }
+  }
+  auto lacks = [&missing](int fact, bool lacking) {
+    if (lacking) missing |= uint64_t{1} << fact;
+  };
+  lacks(internal::kFactPerformance, !profile.ecog && !profile.karnofsky);
+  lacks(internal::kFactSex, profile.sex == patient::Sex::kUnknown);
+  const bool male = profile.sex == patient::Sex::kMale;
+  lacks(internal::kFactPregnancy,
+        !male && profile.pregnant == patient::Tristate::kUnknown);
+  lacks(internal::kFactBreastfeeding,
+        !male && profile.breastfeeding == patient::Tristate::kUnknown);
+  lacks(internal::kFactHealthyVolunteer,
+        profile.healthy_volunteer == patient::Tristate::kUnknown &&
+            profile.conditions.empty());
   const auto& keys = snapshot.keys();
-  auto bound_of = [&](uint32_t si, MatchStrength relevance, double proximity) {
+  const auto& fact_counts = snapshot.fact_counts();
+  auto bound_with = [&](uint32_t si, uint32_t certainly_unknown,
+                        MatchStrength relevance, double proximity) {
     const internal::StudyKey& k = keys[si];
     Ranked bound;
     bound.study = si;
-    const bool can_be_eligible = k.has_criteria_text && k.always_unknown == 0;
+    const bool can_be_eligible = k.has_criteria_text && certainly_unknown == 0;
     bound.verdict = can_be_eligible ? best_wanted : best_wanted_not_eligible;
-    bound.score = score_of(internal::MaxShare(k), relevance, proximity);
+    bound.score =
+        score_of(internal::MaxShare(k, certainly_unknown), relevance, proximity);
     return bound;
+  };
+  auto bound_of = [&](uint32_t si, MatchStrength relevance, double proximity) {
+    const internal::StudyKey& k = keys[si];
+    uint32_t certain = k.always_unknown;
+    for (uint32_t i = 0; i < k.facts_count; ++i) {
+      const internal::FactCount& fc = fact_counts[k.facts_begin + i];
+      if ((missing >> fc.fact) & 1u) certain += fc.count;
+    }
+    return bound_with(si, certain, relevance, proximity);
   };
   auto cannot_rank = [&](const Ranked& bound) {
     return prune && heap.size() == static_cast<size_t>(options.top_k) &&
@@ -505,7 +539,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
         if (absl::Status s = options.interrupt(); !s.ok()) return s;
       }
       if (!status_ok[keys[si].status]) continue;
-      if (cannot_rank(bound_of(si, MatchStrength::kNone, best_proximity))) {
+      // The order is by the patient-independent bound: the first study
+      // whose bound cannot rank ends the scan; evaluate() then applies the
+      // patient's tighter bound study by study.
+      if (cannot_rank(bound_with(si, keys[si].always_unknown, MatchStrength::kNone,
+                                 best_proximity))) {
         stats.pruned += 1;
         break;
       }

@@ -287,11 +287,12 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> Snapshot::Build(
 
 namespace internal {
 
-double MaxShare(const StudyKey& k) {
+double MaxShare(const StudyKey& k, uint32_t certainly_unknown) {
   if (!k.exact) return 1.0;  // saturated counts: no bound
   if (k.units == 0) return 0;
-  if (k.always_unknown > 0) {
-    return static_cast<double>(k.units - k.always_unknown) / k.units;
+  if (certainly_unknown > 0) {
+    return static_cast<double>(k.units - std::min<uint32_t>(certainly_unknown, k.units)) /
+           k.units;
   }
   if (!k.has_criteria_text) return static_cast<double>(k.units) / (k.units + 1);
   return 1.0;
@@ -417,6 +418,32 @@ struct SnapshotBuilder::State {
   }
 
   void AddStudy(const model::Study& study, const criteria::CompiledStudy& cs);
+
+  // The fact a deciding predicate depends on (snapshot.h), or -1.
+  int FactOf(const CompactPredicate& p) const {
+    using criteria::Kind;
+    const auto& qs = snap->quantities_;
+    const bool performance =
+        p.quantity < qs.size() && (qs[p.quantity] == "ecog" || qs[p.quantity] == "karnofsky");
+    switch (p.kind()) {
+      case Kind::kAge:
+      case Kind::kLab:
+      case Kind::kPerformanceStatus:
+        if (performance) return internal::kFactPerformance;
+        return p.quantity < internal::kFactFirst ? p.quantity : -1;
+      case Kind::kSex:
+        return p.sex() == model::Sex::kAll ? -1 : internal::kFactSex;
+      case Kind::kPregnancy:
+        return internal::kFactPregnancy;
+      case Kind::kBreastfeeding:
+        return internal::kFactBreastfeeding;
+      case Kind::kHealthyVolunteers:
+        return p.accepts_healthy_volunteers ? -1 : internal::kFactHealthyVolunteer;
+      default:
+        break;
+    }
+    return -1;
+  }
 };
 
 SnapshotBuilder::SnapshotBuilder(SnapshotOptions options)
@@ -617,7 +644,9 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     n.children_count = static_cast<uint32_t>(cr.children.size());
   }
   cst.has_criteria_text = !cs.criteria.empty();
-  // Units as the evaluator counts them (evaluate.cc, EvalNode).
+  // Units as the evaluator counts them (evaluate.cc, EvalNode), and the
+  // facts the predicate units depend on.
+  uint32_t per_fact[64] = {};
   auto count_units = [&](auto&& self, uint32_t n, bool counting) -> void {
     const Node& node = s.nodes_[n];
     for (uint32_t i = 0; i < node.preds_count && counting; ++i) {
@@ -627,6 +656,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
       if (cp.kind() == criteria::Kind::kOther ||
           cp.kind() == criteria::Kind::kContraception) {
         ++cst.always_unknown;
+      } else if (const int fact = FactOf(cp); fact >= 0) {
+        ++per_fact[fact];
       }
     }
     if (node.any_of && node.children_count > 0) {
@@ -638,6 +669,14 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     }
   };
   count_units(count_units, root, true);
+  cst.facts_begin = static_cast<uint32_t>(s.fact_counts_.size());
+  for (int fact = 0; fact < 64; ++fact) {
+    if (per_fact[fact] == 0) continue;
+    s.fact_counts_.push_back(
+        {static_cast<uint8_t>(fact),
+         static_cast<uint16_t>(std::min<uint32_t>(per_fact[fact], 0xffff))});
+  }
+  cst.facts_count = static_cast<uint32_t>(s.fact_counts_.size()) - cst.facts_begin;
 
   // Relevance concepts: the study's conditions (compiled, then as the
   // registry lists them), then conditions inclusion criteria require.
@@ -766,6 +805,8 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     k.exact = c.units <= 0xffff;
     k.units = static_cast<uint16_t>(std::min<uint32_t>(c.units, 0xffff));
     k.always_unknown = static_cast<uint16_t>(std::min<uint32_t>(c.always_unknown, 0xffff));
+    k.facts_begin = c.facts_begin;
+    k.facts_count = c.facts_count;
     s.keys_.push_back(k);
   }
 
@@ -777,8 +818,8 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     const bool ea = ka.has_criteria_text && ka.always_unknown == 0;
     const bool eb = kb.has_criteria_text && kb.always_unknown == 0;
     if (ea != eb) return ea;
-    const double sa = internal::MaxShare(ka);
-    const double sb = internal::MaxShare(kb);
+    const double sa = internal::MaxShare(ka, ka.always_unknown);
+    const double sb = internal::MaxShare(kb, kb.always_unknown);
     if (sa != sb) return sa > sb;
     return a < b;
   });

@@ -208,18 +208,34 @@ struct CompactStudy {
   uint16_t status = 0;  // index into statuses()
   bool has_criteria_text = false;  // the compiler read some criteria
   // For the matcher's ranking bound: how many units the outcome counts
-  // tally (deciding predicates outside any-of groups, plus one per group)
-  // and how many of them are always UNKNOWN (kOther, kContraception).
+  // tally (deciding predicates outside any-of groups, plus one per group),
+  // how many of them are always UNKNOWN (kOther, kContraception), and how
+  // many depend on each fact (fact_counts()).
   uint32_t units = 0;
   uint32_t always_unknown = 0;
+  uint32_t facts_begin = 0;
+  uint32_t facts_count = 0;
 };
 
-// What the matcher's first pass reads of every candidate, densely (8 bytes
-// a study; mirrors CompactStudy).
-// The largest share of satisfied units a study can reach (see the ranking
-// bound in matcher.cc): computed identically wherever it is needed.
-double MaxShare(const struct StudyKey& k);
+// The facts a deciding predicate depends on, for the matcher's ranking
+// bound: a predicate on a fact the patient lacks is certainly UNKNOWN.
+// Quantities use their index in Snapshot::quantities() (below kFactFirst);
+// the rest are fixed classes. Bits of a 64-bit mask.
+inline constexpr int kFactFirst = 58;
+inline constexpr int kFactPerformance = 58;     // ECOG or Karnofsky
+inline constexpr int kFactSex = 59;             // sex, for a sex requirement
+inline constexpr int kFactPregnancy = 60;
+inline constexpr int kFactBreastfeeding = 61;
+inline constexpr int kFactHealthyVolunteer = 62;  // for "does not accept"
 
+// How many counted units of a study depend on one fact.
+struct FactCount {
+  uint8_t fact = 0;
+  uint16_t count = 0;
+};
+
+// What the matcher's first pass reads of every candidate, densely (mirrors
+// CompactStudy).
 struct StudyKey {
   uint16_t status = 0;
   uint16_t units = 0;           // saturated at 0xffff
@@ -228,7 +244,14 @@ struct StudyKey {
   // units and always_unknown are exact (not saturated): the ranking bound
   // may use them.
   bool exact = true;
+  uint32_t facts_begin = 0;  // into fact_counts()
+  uint32_t facts_count = 0;
 };
+
+// The largest share of satisfied units a study can reach when
+// `certainly_unknown` of its units are UNKNOWN (at least always_unknown):
+// computed identically wherever it is needed (ranking bound, matcher.cc).
+double MaxShare(const StudyKey& k, uint32_t certainly_unknown);
 
 }  // namespace internal
 
@@ -279,6 +302,7 @@ class Snapshot {
   // --- For the matcher (evaluation form; not a stable API) ---------------
   const std::vector<internal::CompactStudy>& compact() const { return compact_; }
   const std::vector<internal::StudyKey>& keys() const { return keys_; }
+  const std::vector<internal::FactCount>& fact_counts() const { return fact_counts_; }
   // Every study, best possible rank first when relevance and proximity are
   // the same for all (no patient conditions): ELIGIBLE-capable first, then
   // MaxShare descending, then index.
@@ -332,6 +356,7 @@ class Snapshot {
   std::vector<StudyInfo> info_;
   std::vector<internal::CompactStudy> compact_;
   std::vector<internal::StudyKey> keys_;
+  std::vector<internal::FactCount> fact_counts_;
   std::vector<uint32_t> by_bound_;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;
