@@ -28,8 +28,9 @@ int TriOf(Outcome o) {
 }
 
 Outcome OutcomeOfTri(int t) {
-  return t == kViolated ? Outcome::kViolated
-                        : (t == kSatisfied ? Outcome::kSatisfied : Outcome::kUnknown);
+  return t == kViolated
+             ? Outcome::kViolated
+             : (t == kSatisfied ? Outcome::kSatisfied : Outcome::kUnknown);
 }
 
 void Count(Outcome o, OutcomeCounts* c) {
@@ -57,7 +58,9 @@ PredicateEval Status(TestStatus s, Why why, double value = 0) {
   return e;
 }
 
-TestStatus FromBool(bool met) { return met ? TestStatus::kMet : TestStatus::kNotMet; }
+TestStatus FromBool(bool met) {
+  return met ? TestStatus::kMet : TestStatus::kNotMet;
+}
 
 // -1, 0, 1 with a relative tolerance for values that went through unit
 // conversions (1.4999999999 vs 1.5).
@@ -168,10 +171,12 @@ void EcogToKarnofsky(int ecog, int* lo, int* hi) {
   *hi = kHi[g];
 }
 
-PredicateEval EvalPerformance(const PatientFacts& f, const CompactPredicate& p) {
+PredicateEval EvalPerformance(const PatientFacts& f,
+                              const CompactPredicate& p) {
   const patient::Profile& pr = *f.profile;
   if (p.quantity == f.ecog_q) {
-    if (pr.ecog) return Status(FromBool(InRange(p, *pr.ecog)), Why::kDecided, *pr.ecog);
+    if (pr.ecog)
+      return Status(FromBool(InRange(p, *pr.ecog)), Why::kDecided, *pr.ecog);
     if (pr.karnofsky) {
       const int e = KarnofskyToEcog(*pr.karnofsky);
       PredicateEval r = Status(FromBool(InRange(p, e)), Why::kFromKarnofsky, e);
@@ -182,7 +187,8 @@ PredicateEval EvalPerformance(const PatientFacts& f, const CompactPredicate& p) 
   }
   // Karnofsky.
   if (pr.karnofsky) {
-    return Status(FromBool(InRange(p, *pr.karnofsky)), Why::kDecided, *pr.karnofsky);
+    return Status(FromBool(InRange(p, *pr.karnofsky)), Why::kDecided,
+                  *pr.karnofsky);
   }
   if (pr.ecog) {
     int lo = 0;
@@ -216,7 +222,8 @@ PredicateEval EvalNumeric(const PatientFacts& f, const CompactPredicate& p) {
   }
   if (!p.unit_ok) return Status(TestStatus::kUnknown, Why::kUnitMismatch);
   if (p.quantity == f.ecog_q || p.quantity == f.karnofsky_q) {
-    if (p.relative_to_uln) return Status(TestStatus::kUnknown, Why::kUnitMismatch);
+    if (p.relative_to_uln)
+      return Status(TestStatus::kUnknown, Why::kUnitMismatch);
     return EvalPerformance(f, p);
   }
   const std::optional<double>& v = f.quantity[p.quantity];
@@ -240,7 +247,8 @@ PredicateEval EvalNumeric(const PatientFacts& f, const CompactPredicate& p) {
 // --- Other kinds -------------------------------------------------------------
 
 PredicateEval EvalTristate(patient::Tristate t, const patient::Profile& pr) {
-  if (pr.sex == patient::Sex::kMale) return Status(TestStatus::kNotMet, Why::kMale);
+  if (pr.sex == patient::Sex::kMale)
+    return Status(TestStatus::kNotMet, Why::kMale);
   switch (t) {
     case patient::Tristate::kYes:
       return Status(TestStatus::kMet, Why::kDecided);
@@ -253,15 +261,19 @@ PredicateEval EvalTristate(patient::Tristate t, const patient::Profile& pr) {
 }
 
 PredicateEval EvalSex(const CompactPredicate& p, const patient::Profile& pr) {
-  if (p.sex() == model::Sex::kAll) return Status(TestStatus::kMet, Why::kDecided);
-  if (pr.sex == patient::Sex::kUnknown) return Status(TestStatus::kUnknown, Why::kNoValue);
+  if (p.sex() == model::Sex::kAll)
+    return Status(TestStatus::kMet, Why::kDecided);
+  if (pr.sex == patient::Sex::kUnknown)
+    return Status(TestStatus::kUnknown, Why::kNoValue);
   const bool female = pr.sex == patient::Sex::kFemale;
-  return Status(FromBool(female == (p.sex() == model::Sex::kFemale)), Why::kDecided);
+  return Status(FromBool(female == (p.sex() == model::Sex::kFemale)),
+                Why::kDecided);
 }
 
 PredicateEval EvalHealthyVolunteers(const CompactPredicate& p,
                                     const PatientFacts& f) {
-  if (p.accepts_healthy_volunteers) return Status(TestStatus::kMet, Why::kHvAccepted);
+  if (p.accepts_healthy_volunteers)
+    return Status(TestStatus::kMet, Why::kHvAccepted);
   switch (f.profile->healthy_volunteer) {
     case patient::Tristate::kYes:
       return Status(TestStatus::kNotMet, Why::kDecided);
@@ -278,13 +290,14 @@ PredicateEval EvalHealthyVolunteers(const CompactPredicate& p,
 
 PredicateEval EvalCondition(const Snapshot& s, const PatientFacts& f,
                             const CompactPredicate& p, const uint8_t* target) {
-  if (p.concepts_count == 0) return Status(TestStatus::kUnknown, Why::kCondNoConcepts);
+  if (p.concepts_count == 0)
+    return Status(TestStatus::kUnknown, Why::kCondNoConcepts);
   const bool guard = target != nullptr && !p.study_conditions &&
                      p.polarity() == Polarity::kExclusion;
   // Best match per class of patient condition: counting (active or
   // unknown status, or resolved when the criterion speaks of history),
   // resolved-only, the study's own topic (guarded exclusions).
-  PredicateEval best;   // counting
+  PredicateEval best;  // counting
   PredicateEval resolved;
   PredicateEval topic;
   best.strength = resolved.strength = topic.strength = MatchStrength::kNone;
@@ -333,7 +346,8 @@ PredicateEval EvalCondition(const Snapshot& s, const PatientFacts& f,
   if (resolved.strength == MatchStrength::kAncestor) {
     return with(resolved, TestStatus::kUnknown, Why::kCondAncestorOnly);
   }
-  if (!f.conditions_complete) return Status(TestStatus::kUnknown, Why::kCondNotListed);
+  if (!f.conditions_complete)
+    return Status(TestStatus::kUnknown, Why::kCondNotListed);
   if (p.polarity() == Polarity::kExclusion) {
     return Status(TestStatus::kNotMet, Why::kCondAbsentComplete);
   }
@@ -385,9 +399,11 @@ Outcome OutcomeOf(const CompactPredicate& p, TestStatus status) {
   return met ? Outcome::kViolated : Outcome::kSatisfied;
 }
 
-// --- StudyEvaluator ------------------------------------------------------------
+// --- StudyEvaluator
+// ------------------------------------------------------------
 
-StudyEvaluator::StudyEvaluator(const Snapshot& snapshot, const PatientFacts& facts)
+StudyEvaluator::StudyEvaluator(const Snapshot& snapshot,
+                               const PatientFacts& facts)
     : snap_(snapshot), facts_(facts), target_(facts.conditions.size(), 0) {}
 
 MatchStrength StudyEvaluator::Relevance(uint32_t study) {
@@ -400,7 +416,8 @@ MatchStrength StudyEvaluator::Relevance(uint32_t study) {
     const Concept& c = snap_.concepts()[snap_.concept_refs()[cs.rel_begin + r]];
     if (!MayMatch(snap_, facts_, c)) continue;
     for (size_t ci = 0; ci < facts_.conditions.size(); ++ci) {
-      const ConceptMatch m = MatchConceptToCondition(snap_, c, facts_.conditions[ci]);
+      const ConceptMatch m =
+          MatchConceptToCondition(snap_, c, facts_.conditions[ci]);
       if (m.strength == MatchStrength::kNone) continue;
       target_[ci] = 1;
       best = std::max(best, m.strength);
@@ -445,7 +462,8 @@ int StudyEvaluator::EvalNode(uint32_t node_index, bool root, bool stop,
   const int my_group = node.any_of ? node.criterion : group;
   const uint8_t* target = target_.empty() ? nullptr : target_.data();
   for (uint32_t i = 0; i < node.preds_count; ++i) {
-    const CompactPredicate& p = snap_.predicates()[snap_.node_preds()[node.preds_begin + i]];
+    const CompactPredicate& p =
+        snap_.predicates()[snap_.node_preds()[node.preds_begin + i]];
     // The study-topic guard of exclusions needs the relevance of each
     // patient condition: computed once per study, when first needed.
     if (target != nullptr && target_study_ != current_study_ &&

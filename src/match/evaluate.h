@@ -26,28 +26,28 @@ namespace trialmatch::match::internal {
 
 // Why a predicate got its status (for explanations).
 enum class Why : uint8_t {
-  kDecided,           // compared a known value
-  kNoValue,           // the fact is missing
-  kNotAQuantity,      // the predicate's quantity is not one the profile knows
-  kUnitMismatch,      // predicate unit is not the canonical one
-  kUlnUnknown,        // ×ULN bound, no reference ULN
-  kUlnDecided,        // ×ULN bound decided with the reference ULN
-  kAgeAmbiguous,      // "older than N" between N and N+1 completed units
-  kFromKarnofsky,     // ECOG decided from Karnofsky
-  kFromEcog,          // Karnofsky decided from ECOG (unambiguous range)
-  kMappingAmbiguous,  // ECOG -> Karnofsky range straddles the bound
-  kMale,              // pregnancy / breastfeeding: patient is male
-  kHvAccepted,        // study accepts healthy volunteers
-  kHvHasConditions,   // patient lists conditions: not a healthy volunteer
-  kCondMatched,       // patient has it (exact / broader match)
-  kCondResolved,      // matched, but the patient's condition is resolved
-  kCondStudyTopic,    // exclusion matched only by the study's own condition
-  kCondAncestorOnly,  // only a broader patient condition
-  kCondAbsentComplete,   // not listed; the list is complete
-  kCondNotListed,        // not listed; the list is not complete
-  kCondNotComparable,    // complete list, but not comparable by code
-  kCondNoConcepts,    // predicate names no concept
-  kNeedsReview,       // kOther / non-informational contraception
+  kDecided,             // compared a known value
+  kNoValue,             // the fact is missing
+  kNotAQuantity,        // the predicate's quantity is not one the profile knows
+  kUnitMismatch,        // predicate unit is not the canonical one
+  kUlnUnknown,          // ×ULN bound, no reference ULN
+  kUlnDecided,          // ×ULN bound decided with the reference ULN
+  kAgeAmbiguous,        // "older than N" between N and N+1 completed units
+  kFromKarnofsky,       // ECOG decided from Karnofsky
+  kFromEcog,            // Karnofsky decided from ECOG (unambiguous range)
+  kMappingAmbiguous,    // ECOG -> Karnofsky range straddles the bound
+  kMale,                // pregnancy / breastfeeding: patient is male
+  kHvAccepted,          // study accepts healthy volunteers
+  kHvHasConditions,     // patient lists conditions: not a healthy volunteer
+  kCondMatched,         // patient has it (exact / broader match)
+  kCondResolved,        // matched, but the patient's condition is resolved
+  kCondStudyTopic,      // exclusion matched only by the study's own condition
+  kCondAncestorOnly,    // only a broader patient condition
+  kCondAbsentComplete,  // not listed; the list is complete
+  kCondNotListed,       // not listed; the list is not complete
+  kCondNotComparable,   // complete list, but not comparable by code
+  kCondNoConcepts,      // predicate names no concept
+  kNeedsReview,         // kOther / non-informational contraception
 };
 
 struct PredicateEval {
@@ -57,7 +57,7 @@ struct PredicateEval {
   double value2 = 0;  // ECOG/Karnofsky mapping: the mapped value / range end
   double value3 = 0;  // reference ULN
   MatchStrength strength = MatchStrength::kNone;
-  int condition = -1;  // PatientFacts::conditions index
+  int condition = -1;            // PatientFacts::conditions index
   uint32_t concept_ref = kNoId;  // index into concept_refs() of the concept
   uint32_t key = kNoId;          // linking descriptor key
 };
@@ -73,9 +73,9 @@ PredicateEval EvaluatePredicate(const Snapshot& snapshot,
 Outcome OutcomeOf(const CompactPredicate& p, TestStatus status);
 
 struct StudyDetail {
-  std::vector<PredicateEval> evals;     // by CompiledStudy predicate index
-  std::vector<Outcome> outcomes;        // by predicate index
-  std::vector<int> any_of_group;        // by predicate index; -1 none
+  std::vector<PredicateEval> evals;         // by CompiledStudy predicate index
+  std::vector<Outcome> outcomes;            // by predicate index
+  std::vector<int> any_of_group;            // by predicate index; -1 none
   std::vector<Outcome> criterion_outcomes;  // by criterion index
 };
 
@@ -108,9 +108,9 @@ class StudyEvaluator {
 
   const Snapshot& snap_;
   const PatientFacts& facts_;
-  std::vector<uint8_t> target_;      // by patient condition
-  uint32_t target_study_ = kNoId;    // the study target_ was computed for
-  uint32_t current_study_ = kNoId;   // the study being evaluated
+  std::vector<uint8_t> target_;     // by patient condition
+  uint32_t target_study_ = kNoId;   // the study target_ was computed for
+  uint32_t current_study_ = kNoId;  // the study being evaluated
 };
 
 }  // namespace trialmatch::match::internal

@@ -37,8 +37,10 @@ void PutNumber(std::string* out, double v) {
   char buf[32];
   const bool whole = v == std::floor(v) && std::fabs(v) < 1e15;
   const std::to_chars_result r =
-      whole ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, 0)
-            : std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 4);
+      whole ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed,
+                            0)
+            : std::to_chars(buf, buf + sizeof(buf), v,
+                            std::chars_format::general, 4);
   out->append(buf, r.ptr);
 }
 
@@ -116,7 +118,8 @@ void PutAge(std::string* out, double years) {
 // unit is "xULN").
 void PutCanonicalValue(std::string* out, const View& p, double v) {
   PutNumber(out, v);
-  PutUnit(out, patient::Terminology::Builtin().CanonicalUnit(p.quantity), false);
+  PutUnit(out, patient::Terminology::Builtin().CanonicalUnit(p.quantity),
+          false);
 }
 
 void PutNumericFact(std::string* out, const View& p, const PredicateEval& e) {
@@ -189,7 +192,8 @@ void PutNumericFact(std::string* out, const View& p, const PredicateEval& e) {
       PutNumber(out, e.value);
       Put(out, "–");
       PutNumber(out, e.value2);
-      if (e.why == Why::kMappingAmbiguous) Put(out, ", on both sides of the bound");
+      if (e.why == Why::kMappingAmbiguous)
+        Put(out, ", on both sides of the bound");
       return;
     default:
       break;
@@ -197,7 +201,8 @@ void PutNumericFact(std::string* out, const View& p, const PredicateEval& e) {
   Put(out, "not decided");
 }
 
-void PutConceptList(std::string* out, const Snapshot& s, const CompactPredicate& cp) {
+void PutConceptList(std::string* out, const Snapshot& s,
+                    const CompactPredicate& cp) {
   for (uint32_t r = 0; r < cp.concepts_count; ++r) {
     if (r == 5) {
       Put(out, ", …");
@@ -208,11 +213,12 @@ void PutConceptList(std::string* out, const Snapshot& s, const CompactPredicate&
   }
 }
 
-void PutConditionFact(std::string* out, const Snapshot& s, const PatientFacts& f,
-                      const PredicateEval& e) {
+void PutConditionFact(std::string* out, const Snapshot& s,
+                      const PatientFacts& f, const PredicateEval& e) {
   std::string patient_label;
   if (e.condition >= 0) {
-    patient_label = ConditionLabel(f.profile->conditions[f.conditions[e.condition].index]);
+    patient_label =
+        ConditionLabel(f.profile->conditions[f.conditions[e.condition].index]);
   }
   const std::string_view concept_label =
       e.concept_ref != kNoId ? s.String(s.concept_texts()[e.concept_ref])
@@ -243,13 +249,16 @@ void PutConditionFact(std::string* out, const Snapshot& s, const PatientFacts& f
     case Why::kCondResolved:
       Put(out, "patient's ");
       Put(out, patient_label);
-      Put(out, " is resolved; the criterion does not say whether past disease counts");
+      Put(out,
+          " is resolved; the criterion does not say whether past disease "
+          "counts");
       return;
     case Why::kCondStudyTopic:
       Put(out, "patient's ");
       Put(out, patient_label);
-      Put(out, " is what the study is about; the exclusion may mean another form "
-               "or episode");
+      Put(out,
+          " is what the study is about; the exclusion may mean another form "
+          "or episode");
       return;
     case Why::kCondAncestorOnly:
       Put(out, "patient has ");
@@ -262,11 +271,15 @@ void PutConditionFact(std::string* out, const Snapshot& s, const PatientFacts& f
       Put(out, "not among the patient's conditions (list declared complete)");
       return;
     case Why::kCondNotListed:
-      Put(out, "not among the patient's listed conditions (list not declared complete)");
+      Put(out,
+          "not among the patient's listed conditions (list not declared "
+          "complete)");
       return;
     case Why::kCondNotComparable:
-      Put(out, "not among the patient's conditions, but not every condition could be "
-               "compared by MeSH code");
+      Put(out,
+          "not among the patient's conditions, but not every condition could "
+          "be "
+          "compared by MeSH code");
       return;
     case Why::kCondNoConcepts:
       Put(out, "no condition named");
@@ -324,7 +337,8 @@ std::string QuantityLabel(std::string_view q) {
 
 std::string ConditionLabel(const patient::Condition& c) {
   if (!c.text.empty()) return c.text;
-  if (!c.mesh.empty() && !c.mesh.front().term.empty()) return c.mesh.front().term;
+  if (!c.mesh.empty() && !c.mesh.front().term.empty())
+    return c.mesh.front().term;
   if (!c.codes.empty()) {
     return c.codes.front().display.empty() ? c.codes.front().code
                                            : c.codes.front().display;
@@ -357,7 +371,8 @@ std::string Reason(const Snapshot& s, const PatientFacts& f, uint32_t study,
       verb();
       Put(&out, cp.sex() == model::Sex::kFemale
                     ? "female participants"
-                    : (cp.sex() == model::Sex::kMale ? "male participants" : "any sex"));
+                    : (cp.sex() == model::Sex::kMale ? "male participants"
+                                                     : "any sex"));
       Put(&out, "; ");
       if (e.status == TestStatus::kUnknown) {
         Put(&out, "patient's sex is not known");
@@ -367,17 +382,21 @@ std::string Reason(const Snapshot& s, const PatientFacts& f, uint32_t study,
       }
       break;
     case Kind::kPregnancy:
-      Put(&out, cp.polarity() == Polarity::kInclusion ? "requires pregnancy"
-                                                      : "excludes pregnant patients");
+      Put(&out, cp.polarity() == Polarity::kInclusion
+                    ? "requires pregnancy"
+                    : "excludes pregnant patients");
       Put(&out, "; ");
-      Put(&out, TristateFact(e, "patient is pregnant", "patient is not pregnant",
-                             "pregnancy status not known"));
+      Put(&out,
+          TristateFact(e, "patient is pregnant", "patient is not pregnant",
+                       "pregnancy status not known"));
       break;
     case Kind::kBreastfeeding:
-      Put(&out, cp.polarity() == Polarity::kInclusion ? "requires breastfeeding"
-                                                      : "excludes breastfeeding patients");
+      Put(&out, cp.polarity() == Polarity::kInclusion
+                    ? "requires breastfeeding"
+                    : "excludes breastfeeding patients");
       Put(&out, "; ");
-      Put(&out, TristateFact(e, "patient is breastfeeding", "patient is not breastfeeding",
+      Put(&out, TristateFact(e, "patient is breastfeeding",
+                             "patient is not breastfeeding",
                              "breastfeeding status not known"));
       break;
     case Kind::kHealthyVolunteers:
@@ -385,12 +404,13 @@ std::string Reason(const Snapshot& s, const PatientFacts& f, uint32_t study,
         Put(&out, "study accepts healthy volunteers; no restriction");
       } else {
         Put(&out, "study does not accept healthy volunteers; ");
-        Put(&out, e.why == Why::kHvHasConditions
-                      ? std::string_view("patient lists conditions")
-                      : TristateFact(e, "patient is not a healthy volunteer",
-                                     "patient is a healthy volunteer",
-                                     "not known whether the patient is a healthy "
-                                     "volunteer"));
+        Put(&out,
+            e.why == Why::kHvHasConditions
+                ? std::string_view("patient lists conditions")
+                : TristateFact(e, "patient is not a healthy volunteer",
+                               "patient is a healthy volunteer",
+                               "not known whether the patient is a healthy "
+                               "volunteer"));
       }
       break;
     case Kind::kCondition:

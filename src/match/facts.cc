@@ -17,7 +17,8 @@ bool Contains(const std::vector<uint32_t>& sorted, uint32_t key) {
   return std::binary_search(sorted.begin(), sorted.end(), key);
 }
 
-void AddMesh(const Snapshot& s, std::string_view id, std::vector<uint32_t>* ids) {
+void AddMesh(const Snapshot& s, std::string_view id,
+             std::vector<uint32_t>* ids) {
   const uint32_t k = s.MeshKey(patient::NormalizeMeshId(id));
   if (k != kNoId) ids->push_back(k);
 }
@@ -90,7 +91,8 @@ PatientFacts BuildFacts(
             continue;
           }
           const criteria::ConceptDef& def = rules->concepts()[m.concept_index];
-          for (const std::string& id : def.mesh_ids) AddMesh(snapshot, id, &c.ids);
+          for (const std::string& id : def.mesh_ids)
+            AddMesh(snapshot, id, &c.ids);
           for (const std::string& id : def.ancestor_mesh_ids) {
             AddMesh(snapshot, id, &c.ancestors);
           }
@@ -126,13 +128,14 @@ PatientFacts BuildFacts(
     bits(f.all_ancestors, snapshot.mesh_key_count(), &f.ancestor_bits);
     bits(f.all_names, snapshot.term_count(), &f.name_bits);
   }
-  f.all_resolved = !f.conditions.empty() &&
-                   std::all_of(f.conditions.begin(), f.conditions.end(),
-                               [](const PatientCondition& c) { return c.resolved; });
+  f.all_resolved =
+      !f.conditions.empty() &&
+      std::all_of(f.conditions.begin(), f.conditions.end(),
+                  [](const PatientCondition& c) { return c.resolved; });
   f.conditions_complete = profile.conditions_complete;
   if (profile.location) {
-    f.location = ToUnitVector(profile.location->latitude,
-                              profile.location->longitude);
+    f.location =
+        ToUnitVector(profile.location->latitude, profile.location->longitude);
   }
   return f;
 }

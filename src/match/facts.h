@@ -33,7 +33,7 @@
 namespace trialmatch::match::internal {
 
 struct PatientCondition {
-  int index = -1;  // into Profile::conditions
+  int index = -1;                   // into Profile::conditions
   std::vector<uint32_t> ids;        // descriptor keys, sorted
   std::vector<uint32_t> ancestors;  // descriptor keys, sorted
   std::vector<uint32_t> names;      // term keys, sorted
@@ -66,19 +66,18 @@ struct PatientFacts {
 
 // Resolves `profile` against `snapshot`. `uln` maps quantity names to upper
 // limits of normal in canonical units (already validated).
-PatientFacts BuildFacts(
-    const Snapshot& snapshot, const patient::Profile& profile,
-    const std::vector<std::pair<std::string, double>>& uln);
+PatientFacts BuildFacts(const Snapshot& snapshot,
+                        const patient::Profile& profile,
+                        const std::vector<std::pair<std::string, double>>& uln);
 
 // How one concept relates to one patient condition.
 struct ConceptMatch {
   MatchStrength strength = MatchStrength::kNone;
-  int condition = -1;       // index into PatientFacts::conditions
-  uint32_t key = kNoId;     // linking descriptor key; kNoId for a name match
+  int condition = -1;    // index into PatientFacts::conditions
+  uint32_t key = kNoId;  // linking descriptor key; kNoId for a name match
 };
 
-ConceptMatch MatchConceptToCondition(const Snapshot& snapshot,
-                                     const Concept& c,
+ConceptMatch MatchConceptToCondition(const Snapshot& snapshot, const Concept& c,
                                      const PatientCondition& cond);
 
 // Cheap test: can `c` match any of the patient's conditions at all?

@@ -48,10 +48,13 @@ enum class MatchStrength {
   kExact,
 };
 
-std::string_view TestStatusName(TestStatus s);       // "MET" | "NOT_MET" | "UNKNOWN"
-std::string_view OutcomeName(Outcome o);             // "SATISFIED" | "VIOLATED" | "UNKNOWN" | "INFORMATIONAL"
-std::string_view VerdictName(Verdict v);             // "ELIGIBLE" | "POSSIBLE" | "INELIGIBLE"
-std::string_view MatchStrengthName(MatchStrength m); // "NONE" | "ANCESTOR" | "BROADER" | "EXACT"
+std::string_view TestStatusName(TestStatus s);  // "MET" | "NOT_MET" | "UNKNOWN"
+std::string_view OutcomeName(
+    Outcome o);  // "SATISFIED" | "VIOLATED" | "UNKNOWN" | "INFORMATIONAL"
+std::string_view VerdictName(
+    Verdict v);  // "ELIGIBLE" | "POSSIBLE" | "INELIGIBLE"
+std::string_view MatchStrengthName(
+    MatchStrength m);  // "NONE" | "ANCESTOR" | "BROADER" | "EXACT"
 
 // One predicate's evaluation, explained.
 struct Explanation {
@@ -75,14 +78,15 @@ struct Explanation {
 // A patient condition matched to a study condition (the study's own
 // conditions list, or a condition the inclusion criteria require).
 struct ConditionMatch {
-  std::string study_condition;    // as the study writes it
-  std::string patient_condition;  // the patient's text, else its MeSH term
+  std::string study_condition;       // as the study writes it
+  std::string patient_condition;     // the patient's text, else its MeSH term
   int patient_condition_index = -1;  // into Profile::conditions
   MatchStrength strength = MatchStrength::kNone;
   // The MeSH descriptor that linked them (normalised form), "" for a match
   // by name.
   std::string mesh_id;
-  bool from_criteria = false;  // an inclusion criterion, not the conditions list
+  bool from_criteria =
+      false;  // an inclusion criterion, not the conditions list
 };
 
 // A site as the registry lists it (snapshot.h keeps the located ones).
@@ -137,13 +141,13 @@ struct MatchResult {
 // cannot rank into the top_k are not evaluated (`pruned`), so the verdict
 // tallies and `matched` cover the evaluated studies only.
 struct MatchStats {
-  size_t studies = 0;     // in the snapshot
-  size_t candidates = 0;  // considered (index hits, or every study)
+  size_t studies = 0;           // in the snapshot
+  size_t candidates = 0;        // considered (index hits, or every study)
   size_t outside_distance = 0;  // related, but dropped by the distance limit
-  size_t pruned = 0;      // skipped: could not rank into the top_k
-  size_t site_searches = 0;  // nearest-site searches (patient located)
-  size_t evaluated = 0;   // fully evaluated
-  size_t eligible = 0;    // verdict tallies over the evaluated studies
+  size_t pruned = 0;            // skipped: could not rank into the top_k
+  size_t site_searches = 0;     // nearest-site searches (patient located)
+  size_t evaluated = 0;         // fully evaluated
+  size_t eligible = 0;          // verdict tallies over the evaluated studies
   size_t possible = 0;
   size_t ineligible = 0;  // (including early-stopped ones)
   size_t matched = 0;     // evaluated and of a wanted verdict

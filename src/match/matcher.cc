@@ -161,20 +161,24 @@ std::vector<ConditionMatch> MatchedConditions(const Snapshot& s,
     const Concept& c = s.concepts()[s.concept_refs()[cs.rel_begin + r]];
     if (!internal::MayMatch(s, f, c)) continue;
     for (size_t ci = 0; ci < f.conditions.size(); ++ci) {
-      const ConceptMatch m = internal::MatchConceptToCondition(s, c, f.conditions[ci]);
+      const ConceptMatch m =
+          internal::MatchConceptToCondition(s, c, f.conditions[ci]);
       if (m.strength == MatchStrength::kNone) continue;
       ConditionMatch cm;
-      cm.study_condition = std::string(s.String(s.concept_texts()[cs.rel_begin + r]));
+      cm.study_condition =
+          std::string(s.String(s.concept_texts()[cs.rel_begin + r]));
       cm.from_criteria = s.concept_from_criteria()[cs.rel_begin + r] != 0;
       cm.patient_condition_index = f.conditions[ci].index;
-      cm.patient_condition =
-          internal::ConditionLabel(f.profile->conditions[cm.patient_condition_index]);
+      cm.patient_condition = internal::ConditionLabel(
+          f.profile->conditions[cm.patient_condition_index]);
       cm.strength = m.strength;
       if (m.key != kNoId) cm.mesh_id = s.MeshId(m.key);
-      const bool dup = std::any_of(out.begin(), out.end(), [&](const ConditionMatch& o) {
-        return o.patient_condition_index == cm.patient_condition_index &&
-               o.study_condition == cm.study_condition && o.strength >= cm.strength;
-      });
+      const bool dup =
+          std::any_of(out.begin(), out.end(), [&](const ConditionMatch& o) {
+            return o.patient_condition_index == cm.patient_condition_index &&
+                   o.study_condition == cm.study_condition &&
+                   o.strength >= cm.strength;
+          });
       if (!dup) out.push_back(std::move(cm));
     }
   }
@@ -200,9 +204,9 @@ absl::StatusOr<Matcher> Matcher::Create(MatcherOptions options) {
     }
     if (q == "age" || q == "ecog" || q == "karnofsky" ||
         terms.CanonicalUnit(q).empty()) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "reference_uln[", i, "]: '", common::ToAbsl(q),
-          "' is not a measurement quantity"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("reference_uln[", i, "]: '", common::ToAbsl(q),
+                       "' is not a measurement quantity"));
     }
     for (size_t j = 0; j < i; ++j) {
       if (options.reference_uln[j].first == q) {
@@ -227,15 +231,15 @@ absl::StatusOr<Matcher> Matcher::Create(MatcherOptions options) {
   return Matcher(std::move(options));
 }
 
-absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
-                                             const patient::Profile& profile,
-                                             const MatchOptions& options) const {
+absl::StatusOr<MatchResponse> Matcher::Match(
+    const Snapshot& snapshot, const patient::Profile& profile,
+    const MatchOptions& options) const {
   if (options.top_k < 1 || options.top_k > kMaxTopK) {
     return absl::InvalidArgumentError(
         absl::StrCat("top_k: must be in 1..", kMaxTopK));
   }
-  if (options.max_distance_km &&
-      (!std::isfinite(*options.max_distance_km) || *options.max_distance_km < 0)) {
+  if (options.max_distance_km && (!std::isfinite(*options.max_distance_km) ||
+                                  *options.max_distance_km < 0)) {
     return absl::InvalidArgumentError(
         "max_distance_km: must be finite and non-negative");
   }
@@ -243,8 +247,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     if (absl::Status s = options.interrupt(); !s.ok()) return s;
   }
 
-  const PatientFacts facts = internal::BuildFacts(snapshot, profile,
-                                                  options_.reference_uln);
+  const PatientFacts facts =
+      internal::BuildFacts(snapshot, profile, options_.reference_uln);
   StudyEvaluator evaluator(snapshot, facts);
 
   bool want[3] = {options.verdicts.empty(), options.verdicts.empty(),
@@ -261,14 +265,15 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
   // Distance limit.
   std::optional<double> limit_km = options.max_distance_km;
   if (profile.location && profile.location->max_distance_km) {
-    limit_km = limit_km ? std::min(*limit_km, *profile.location->max_distance_km)
-                        : *profile.location->max_distance_km;
+    limit_km = limit_km
+                   ? std::min(*limit_km, *profile.location->max_distance_km)
+                   : *profile.location->max_distance_km;
   }
   if (!facts.location) limit_km.reset();
   std::optional<PatientPoint> patient_point;
   if (facts.location) {
-    patient_point = PatientPoint{*facts.location,
-                                 profile.location->latitude * std::numbers::pi / 180};
+    patient_point = PatientPoint{
+        *facts.location, profile.location->latitude * std::numbers::pi / 180};
   }
   const double limit_chord2 = limit_km ? KmToChordSquared(*limit_km) : 4.0;
 
@@ -382,8 +387,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     bound.study = si;
     const bool can_be_eligible = k.has_criteria_text && certainly_unknown == 0;
     bound.verdict = can_be_eligible ? best_wanted : best_wanted_not_eligible;
-    bound.score =
-        score_of(internal::MaxShare(k, certainly_unknown), relevance, proximity);
+    bound.score = score_of(internal::MaxShare(k, certainly_unknown), relevance,
+                           proximity);
     return bound;
   };
   auto bound_of = [&](uint32_t si, MatchStrength relevance, double proximity) {
@@ -417,15 +422,17 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
       const double dot = static_cast<double>(c.x) * pv.x +
                          static_cast<double>(c.y) * pv.y +
                          static_cast<double>(c.z) * pv.z;
-      const double gap = std::acos(std::clamp(dot, -1.0, 1.0)) - cs.sites_radius;
+      const double gap =
+          std::acos(std::clamp(dot, -1.0, 1.0)) - cs.sites_radius;
       if (gap > 0) {
         const double min_km = gap * kEarthRadiusKm;
         if (limit_km && min_km > *limit_km) {
           ++stats.outside_distance;
           return;
         }
-        if (cannot_rank(bound_of(
-                si, relevance, 1.0 / (1.0 + min_km / options_.proximity_scale_km)))) {
+        if (cannot_rank(
+                bound_of(si, relevance,
+                         1.0 / (1.0 + min_km / options_.proximity_scale_km)))) {
           ++stats.pruned;
           return;
         }
@@ -521,8 +528,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     const int q = std::clamp(static_cast<int>(b.score * kScoreBuckets), 0,
                              kScoreBuckets - 1);
     queued.push_back({si, relevance});
-    bucket_of.push_back(static_cast<uint32_t>(VerdictRank(b.verdict) * kScoreBuckets +
-                                              (kScoreBuckets - 1 - q)));
+    bucket_of.push_back(static_cast<uint32_t>(
+        VerdictRank(b.verdict) * kScoreBuckets + (kScoreBuckets - 1 - q)));
     return absl::OkStatus();
   };
 
@@ -542,8 +549,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
       // The order is by the patient-independent bound: the first study
       // whose bound cannot rank ends the scan; evaluate() then applies the
       // patient's tighter bound study by study.
-      if (cannot_rank(bound_with(si, keys[si].always_unknown, MatchStrength::kNone,
-                                 best_proximity))) {
+      if (cannot_rank(bound_with(si, keys[si].always_unknown,
+                                 MatchStrength::kNone, best_proximity))) {
         stats.pruned += 1;
         break;
       }
@@ -574,7 +581,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
     std::vector<uint32_t> order(queued.size());
     {
       std::vector<uint32_t> next(start.begin(), start.end() - 1);
-      for (uint32_t i = 0; i < queued.size(); ++i) order[next[bucket_of[i]]++] = i;
+      for (uint32_t i = 0; i < queued.size(); ++i)
+        order[next[bucket_of[i]]++] = i;
     }
     for (int b = 0; b < kBuckets; ++b) {
       if (start[b] == start[b + 1]) continue;
@@ -623,24 +631,27 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
       const Nearest n = FindNearest(snapshot, cs, *patient_point);
       if (n.open_site != kNoId) {
         NearestSite s;
-        s.site = snapshot.SiteOf(r.study, snapshot.open_sites()[n.open_site].site);
-        s.distance_km = HaversineKm(profile.location->latitude,
-                                    profile.location->longitude, s.site.latitude,
-                                    s.site.longitude);
+        s.site =
+            snapshot.SiteOf(r.study, snapshot.open_sites()[n.open_site].site);
+        s.distance_km =
+            HaversineKm(profile.location->latitude, profile.location->longitude,
+                        s.site.latitude, s.site.longitude);
         out.nearest_site = std::move(s);
       }
     }
     out.explanations.reserve(options.include_explanations
                                  ? info.predicates.size() + 1
                                  : static_cast<size_t>(full.counts.violated +
-                                                       full.counts.unknown + 1));
+                                                       full.counts.unknown +
+                                                       1));
     for (uint32_t pi = 0; pi < info.predicates.size(); ++pi) {
       const Outcome o = detail.outcomes[pi];
       if (!options.include_explanations && o != Outcome::kViolated &&
           o != Outcome::kUnknown) {
         continue;
       }
-      const internal::CompactPredicate& cp = snapshot.predicates()[cs.preds_begin + pi];
+      const internal::CompactPredicate& cp =
+          snapshot.predicates()[cs.preds_begin + pi];
       const PredicateInfo& pinfo = info.predicates[pi];
       Explanation e;
       e.predicate = static_cast<int>(pi);
@@ -650,7 +661,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
       e.status = detail.evals[pi].status;
       e.outcome = o;
       e.any_of_group = detail.any_of_group[pi];
-      e.reason = internal::Reason(snapshot, facts, r.study, pi, cp, detail.evals[pi]);
+      e.reason =
+          internal::Reason(snapshot, facts, r.study, pi, cp, detail.evals[pi]);
       e.rule_id = std::string(snapshot.String(pinfo.rule_id));
       e.evidence = snapshot.EvidenceOf(r.study, pi);
       e.note = std::string(snapshot.String(pinfo.note));
@@ -667,8 +679,10 @@ absl::StatusOr<MatchResponse> Matcher::Match(const Snapshot& snapshot,
           "fields were checked";
       out.explanations.push_back(std::move(e));
     }
-    if (options.include_explanations) out.criterion_outcomes = detail.criterion_outcomes;
-    for (uint32_t c : info.conflicts) out.conflicts.emplace_back(snapshot.String(c));
+    if (options.include_explanations)
+      out.criterion_outcomes = detail.criterion_outcomes;
+    for (uint32_t c : info.conflicts)
+      out.conflicts.emplace_back(snapshot.String(c));
     response.results.push_back(std::move(out));
   }
   return response;

@@ -4,7 +4,8 @@
 //   MatchOptions options;
 //   options.top_k = 20;
 //   options.include_explanations = true;
-//   absl::StatusOr<MatchResponse> r = matcher->Match(*snapshot, profile, options);
+//   absl::StatusOr<MatchResponse> r = matcher->Match(*snapshot, profile,
+//   options);
 //
 // For each candidate study: every compiled predicate is evaluated to MET /
 // NOT_MET / UNKNOWN (evaluate.h; per-kind semantics in docs/match.md), the
@@ -20,10 +21,10 @@
 // the snapshot's condition indexes give the studies related to one of them,
 // with their match strength. For a patient without conditions, or whose
 // conditions link to nothing the snapshot knows (MatchResponse::notes says
-// so), every study is a candidate. Then: the status filter, the distance filter, a ranking
-// bound (a study whose best possible verdict and score cannot beat the
-// current top_k is skipped unevaluated), evaluation (abandoned at the first
-// violated top-level item when INELIGIBLE is not wanted: the structured
+// so), every study is a candidate. Then: the status filter, the distance
+// filter, a ranking bound (a study whose best possible verdict and score cannot
+// beat the current top_k is skipped unevaluated), evaluation (abandoned at the
+// first violated top-level item when INELIGIBLE is not wanted: the structured
 // age/sex predicates come first), the verdict filter, a top_k heap.
 // evaluate_all scans every study and evaluates every candidate (brute
 // force): it returns the same results, which the tests check (the index and

@@ -23,14 +23,27 @@ using internal::Node;
 using internal::OpenSite;
 
 // The canonical quantities of criteria/compiled_study.h, interned first.
-constexpr std::string_view kCanonicalQuantities[] = {
-    "age",       "hba1c",       "egfr",       "creatinine",
-    "creatinine_clearance",     "bmi",        "hemoglobin",
-    "platelets", "anc",         "wbc",        "bilirubin_total",
-    "ast",       "alt",         "inr",        "lvef",
-    "systolic_bp",              "diastolic_bp",
-    "fasting_glucose",          "weight",     "ecog",
-    "karnofsky"};
+constexpr std::string_view kCanonicalQuantities[] = {"age",
+                                                     "hba1c",
+                                                     "egfr",
+                                                     "creatinine",
+                                                     "creatinine_clearance",
+                                                     "bmi",
+                                                     "hemoglobin",
+                                                     "platelets",
+                                                     "anc",
+                                                     "wbc",
+                                                     "bilirubin_total",
+                                                     "ast",
+                                                     "alt",
+                                                     "inr",
+                                                     "lvef",
+                                                     "systolic_bp",
+                                                     "diastolic_bp",
+                                                     "fasting_glucose",
+                                                     "weight",
+                                                     "ecog",
+                                                     "karnofsky"};
 
 constexpr std::string_view kUlnUnit = "xULN";
 constexpr double kDegToRad = 3.14159265358979323846 / 180.0;
@@ -81,7 +94,8 @@ bool HasWord(std::string_view lower, std::string_view word) {
   size_t pos = 0;
   while ((pos = lower.find(word, pos)) != std::string_view::npos) {
     const bool start_ok =
-        pos == 0 || !absl::ascii_isalpha(static_cast<unsigned char>(lower[pos - 1]));
+        pos == 0 ||
+        !absl::ascii_isalpha(static_cast<unsigned char>(lower[pos - 1]));
     if (start_ok) return true;
     pos += word.size();
   }
@@ -132,9 +146,9 @@ absl::Status ValidateCompiled(const criteria::CompiledStudy& cs) {
     const criteria::Criterion& cr = cs.criteria[c];
     for (int p : cr.predicates) {
       if (p < 0 || p >= np || cs.predicates[p].criterion != c) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "criterion ", c, ": lists predicate ", p,
-            " that does not belong to it"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("criterion ", c, ": lists predicate ", p,
+                         " that does not belong to it"));
       }
     }
     if (cr.parent < -1 || cr.parent >= nc || cr.parent == c) {
@@ -243,7 +257,6 @@ const std::vector<uint32_t>* Snapshot::StudiesWithTerm(uint32_t key) const {
   return FindList(by_term_, key);
 }
 
-
 Site Snapshot::SiteOf(size_t study, size_t site) const {
   const SiteRecord& r = info_[study].sites[site];
   Site out;
@@ -275,7 +288,8 @@ criteria::Evidence Snapshot::EvidenceOf(size_t study, size_t predicate) const {
 }
 
 absl::StatusOr<std::shared_ptr<const Snapshot>> Snapshot::Build(
-    const std::vector<std::pair<model::Study, criteria::CompiledStudy>>& studies,
+    const std::vector<std::pair<model::Study, criteria::CompiledStudy>>&
+        studies,
     SnapshotOptions options) {
   SnapshotBuilder builder(std::move(options));
   for (const auto& [study, compiled] : studies) {
@@ -291,7 +305,8 @@ double MaxShare(const StudyKey& k, uint32_t certainly_unknown) {
   if (!k.exact) return 1.0;  // saturated counts: no bound
   if (k.units == 0) return 0;
   if (certainly_unknown > 0) {
-    return static_cast<double>(k.units - std::min<uint32_t>(certainly_unknown, k.units)) /
+    return static_cast<double>(k.units -
+                               std::min<uint32_t>(certainly_unknown, k.units)) /
            k.units;
   }
   if (!k.has_criteria_text) return static_cast<double>(k.units) / (k.units + 1);
@@ -314,7 +329,8 @@ double AgeUnitYears(AgeUnitCode code) {
 
 }  // namespace internal
 
-// --- SnapshotBuilder -----------------------------------------------------------
+// --- SnapshotBuilder
+// -----------------------------------------------------------
 
 // The snapshot under construction plus the build-only lookup tables. Studies
 // are compacted as they are added, in insertion order; Build() sorts the
@@ -424,7 +440,8 @@ struct SnapshotBuilder::State {
     using criteria::Kind;
     const auto& qs = snap->quantities_;
     const bool performance =
-        p.quantity < qs.size() && (qs[p.quantity] == "ecog" || qs[p.quantity] == "karnofsky");
+        p.quantity < qs.size() &&
+        (qs[p.quantity] == "ecog" || qs[p.quantity] == "karnofsky");
     switch (p.kind()) {
       case Kind::kAge:
       case Kind::kLab:
@@ -438,7 +455,8 @@ struct SnapshotBuilder::State {
       case Kind::kBreastfeeding:
         return internal::kFactBreastfeeding;
       case Kind::kHealthyVolunteers:
-        return p.accepts_healthy_volunteers ? -1 : internal::kFactHealthyVolunteer;
+        return p.accepts_healthy_volunteers ? -1
+                                            : internal::kFactHealthyVolunteer;
       default:
         break;
     }
@@ -449,19 +467,23 @@ struct SnapshotBuilder::State {
 SnapshotBuilder::SnapshotBuilder(SnapshotOptions options)
     : state_(std::make_unique<State>()) {
   state_->snap->options_ = std::move(options);
-  for (std::string_view q : kCanonicalQuantities) state_->Quantity(std::string(q));
+  for (std::string_view q : kCanonicalQuantities)
+    state_->Quantity(std::string(q));
   // MeSH knowledge from the rules (when given).
   if (const criteria::RuleSet* rules = state_->snap->options_.rules.get()) {
     for (const criteria::ConceptDef& def : rules->concepts()) {
       std::vector<uint32_t> anc;
-      for (const std::string& a : def.ancestor_mesh_ids) anc.push_back(state_->Mesh(a));
-      for (const std::string& id : def.mesh_ids) state_->AddAncestry(state_->Mesh(id), anc);
+      for (const std::string& a : def.ancestor_mesh_ids)
+        anc.push_back(state_->Mesh(a));
+      for (const std::string& id : def.mesh_ids)
+        state_->AddAncestry(state_->Mesh(id), anc);
     }
   }
 }
 SnapshotBuilder::~SnapshotBuilder() = default;
 SnapshotBuilder::SnapshotBuilder(SnapshotBuilder&&) noexcept = default;
-SnapshotBuilder& SnapshotBuilder::operator=(SnapshotBuilder&&) noexcept = default;
+SnapshotBuilder& SnapshotBuilder::operator=(SnapshotBuilder&&) noexcept =
+    default;
 
 size_t SnapshotBuilder::size() const {
   return state_ == nullptr ? 0 : state_->snap->info_.size();
@@ -474,16 +496,16 @@ absl::Status SnapshotBuilder::Add(const model::Study& study,
     return absl::InvalidArgumentError("study has no valid NCT id");
   }
   if (!compiled.nct_id.empty() && compiled.nct_id != study.nct_id) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(study.nct_id, ": compiled criteria belong to ",
-                     compiled.nct_id));
+    return absl::InvalidArgumentError(absl::StrCat(
+        study.nct_id, ": compiled criteria belong to ", compiled.nct_id));
   }
   if (absl::Status s = ValidateCompiled(compiled); !s.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(study.nct_id, ": compiled criteria: ", s.message()));
   }
   if (state_->nct_seen.contains(study.nct_id)) {
-    return absl::AlreadyExistsError(absl::StrCat(study.nct_id, ": added twice"));
+    return absl::AlreadyExistsError(
+        absl::StrCat(study.nct_id, ": added twice"));
   }
   state_->nct_seen.emplace(study.nct_id, 0);
   state_->AddStudy(study, compiled);
@@ -496,12 +518,15 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
   StudyInfo info;
   CompactStudy cst;
   info.nct_id = study.nct_id;
-  info.title = study.brief_title.empty() ? study.official_title : study.brief_title;
+  info.title =
+      study.brief_title.empty() ? study.official_title : study.brief_title;
   info.overall_status = Str(study.overall_status);
-  for (const std::string& c : study.conditions) info.conditions.push_back(Str(c));
+  for (const std::string& c : study.conditions)
+    info.conditions.push_back(Str(c));
   info.compiler_version = Str(cs.compiler_version);
   info.rules_version = Str(cs.rules_version);
-  for (const criteria::Conflict& c : cs.conflicts) info.conflicts.push_back(Str(c.description));
+  for (const criteria::Conflict& c : cs.conflicts)
+    info.conflicts.push_back(Str(c.description));
   for (const std::string& n : cs.notes) info.notes.push_back(Str(n));
 
   // MeSH knowledge from the registry's browse module.
@@ -523,7 +548,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
 
   // Status (the by-status lists are built after sorting).
   {
-    auto it = std::find(s.statuses_.begin(), s.statuses_.end(), study.overall_status);
+    auto it =
+        std::find(s.statuses_.begin(), s.statuses_.end(), study.overall_status);
     if (it == s.statuses_.end()) {
       s.statuses_.push_back(study.overall_status);
       it = s.statuses_.end() - 1;
@@ -551,11 +577,13 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     const criteria::Span sp = p_in.evidence.span;
     if (sp.begin >= 0 && sp.end >= sp.begin &&
         static_cast<size_t>(sp.end) <= criteria_text.size() &&
-        criteria_text.substr(sp.begin, sp.end - sp.begin) == p_in.evidence.text) {
+        criteria_text.substr(sp.begin, sp.end - sp.begin) ==
+            p_in.evidence.text) {
       pinfo.text_begin = static_cast<uint32_t>(sp.begin);
       pinfo.text_size = static_cast<uint32_t>(sp.end - sp.begin);
     } else {
-      const size_t found = info.text.find(p_in.evidence.text, criteria_text.size());
+      const size_t found =
+          info.text.find(p_in.evidence.text, criteria_text.size());
       if (found != std::string::npos && !p_in.evidence.text.empty()) {
         pinfo.text_begin = static_cast<uint32_t>(found);
       } else {
@@ -572,12 +600,14 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     cp.sex_code = static_cast<uint8_t>(p_in.sex);
     cp.informational = p_in.informational;
     cp.source = static_cast<uint32_t>(pi);
-    cp.study_conditions = p_in.criterion < 0 && p_in.kind == criteria::Kind::kCondition;
-    cp.history_wording = HistoryWording(p_in.criterion >= 0
-                                            ? cs.criteria[p_in.criterion].text
-                                            : p_in.evidence.text);
+    cp.study_conditions =
+        p_in.criterion < 0 && p_in.kind == criteria::Kind::kCondition;
+    cp.history_wording =
+        HistoryWording(p_in.criterion >= 0 ? cs.criteria[p_in.criterion].text
+                                           : p_in.evidence.text);
     if (IsNumericKind(p_in.kind)) {
-      cp.quantity = p_in.quantity.empty() ? kUnknownQuantity : Quantity(p_in.quantity);
+      cp.quantity =
+          p_in.quantity.empty() ? kUnknownQuantity : Quantity(p_in.quantity);
       cp.has_low = p_in.low.has_value() && std::isfinite(*p_in.low);
       cp.low = cp.has_low ? *p_in.low : 0;
       cp.low_inclusive = p_in.low_inclusive;
@@ -599,11 +629,13 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
       if (!cp.study_conditions && cc.mesh_ids.size() == 1 &&
           !cc.ancestor_mesh_ids.empty()) {
         std::vector<uint32_t> anc;
-        for (const std::string& a : cc.ancestor_mesh_ids) anc.push_back(Mesh(a));
+        for (const std::string& a : cc.ancestor_mesh_ids)
+          anc.push_back(Mesh(a));
         AddAncestry(Mesh(cc.mesh_ids[0]), anc);
       }
     }
-    cp.concepts_count = static_cast<uint32_t>(s.concept_refs_.size()) - cp.concepts_begin;
+    cp.concepts_count =
+        static_cast<uint32_t>(s.concept_refs_.size()) - cp.concepts_begin;
     s.preds_.push_back(cp);
   }
   cst.preds_begin = pred_base;
@@ -629,7 +661,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
         s.node_children_.push_back(root + 1 + static_cast<uint32_t>(c));
       }
     }
-    n.children_count = static_cast<uint32_t>(s.node_children_.size()) - n.children_begin;
+    n.children_count =
+        static_cast<uint32_t>(s.node_children_.size()) - n.children_begin;
   }
   for (size_t c = 0; c < cs.criteria.size(); ++c) {
     const criteria::Criterion& cr = cs.criteria[c];
@@ -637,10 +670,12 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     n.any_of = cr.any_of;
     n.criterion = static_cast<int32_t>(c);
     n.preds_begin = static_cast<uint32_t>(s.node_preds_.size());
-    for (int pi : cr.predicates) s.node_preds_.push_back(pred_base + static_cast<uint32_t>(pi));
+    for (int pi : cr.predicates)
+      s.node_preds_.push_back(pred_base + static_cast<uint32_t>(pi));
     n.preds_count = static_cast<uint32_t>(cr.predicates.size());
     n.children_begin = static_cast<uint32_t>(s.node_children_.size());
-    for (int ch : cr.children) s.node_children_.push_back(root + 1 + static_cast<uint32_t>(ch));
+    for (int ch : cr.children)
+      s.node_children_.push_back(root + 1 + static_cast<uint32_t>(ch));
     n.children_count = static_cast<uint32_t>(cr.children.size());
   }
   cst.has_criteria_text = !cs.criteria.empty();
@@ -650,7 +685,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
   auto count_units = [&](auto&& self, uint32_t n, bool counting) -> void {
     const Node& node = s.nodes_[n];
     for (uint32_t i = 0; i < node.preds_count && counting; ++i) {
-      const CompactPredicate& cp = s.preds_[s.node_preds_[node.preds_begin + i]];
+      const CompactPredicate& cp =
+          s.preds_[s.node_preds_[node.preds_begin + i]];
       if (cp.informational) continue;
       ++cst.units;
       if (cp.kind() == criteria::Kind::kOther ||
@@ -676,7 +712,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
         {static_cast<uint8_t>(fact),
          static_cast<uint16_t>(std::min<uint32_t>(per_fact[fact], 0xffff))});
   }
-  cst.facts_count = static_cast<uint32_t>(s.fact_counts_.size()) - cst.facts_begin;
+  cst.facts_count =
+      static_cast<uint32_t>(s.fact_counts_.size()) - cst.facts_begin;
 
   // Relevance concepts: the study's conditions (compiled, then as the
   // registry lists them), then conditions inclusion criteria require.
@@ -688,7 +725,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     AddRef(c, text, from_criteria);
   };
   for (const criteria::Predicate& p_in : cs.predicates) {
-    if (p_in.kind != criteria::Kind::kCondition || p_in.criterion >= 0) continue;
+    if (p_in.kind != criteria::Kind::kCondition || p_in.criterion >= 0)
+      continue;
     for (const criteria::ConditionConcept& cc : p_in.concepts) {
       add_rel(ConceptOf(cc), cc.text, false);
     }
@@ -699,7 +737,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
   }
   for (const model::MeshTerm& m : study.condition_meshes) {
     if (m.id.empty()) continue;
-    add_rel(InternConcept(Term(m.term), {Mesh(m.id)}, study_anc), m.term, false);
+    add_rel(InternConcept(Term(m.term), {Mesh(m.id)}, study_anc), m.term,
+            false);
   }
   for (const criteria::Predicate& p_in : cs.predicates) {
     if (p_in.kind != criteria::Kind::kCondition || p_in.criterion < 0 ||
@@ -733,7 +772,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     }
     info.sites.push_back(r);
   }
-  cst.sites_count = static_cast<uint32_t>(s.open_sites_.size()) - cst.sites_begin;
+  cst.sites_count =
+      static_cast<uint32_t>(s.open_sites_.size()) - cst.sites_begin;
   if (cst.sites_count > 0) {
     double cx = 0;
     double cy = 0;
@@ -747,7 +787,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     if (norm < 1e-6) {
       cst.sites_radius = 4;  // sites all around the globe: no bound
     } else {
-      cst.sites_center = {static_cast<float>(cx / norm), static_cast<float>(cy / norm),
+      cst.sites_center = {static_cast<float>(cx / norm),
+                          static_cast<float>(cy / norm),
                           static_cast<float>(cz / norm)};
       double radius = 0;
       for (uint32_t i = cst.sites_begin; i < s.open_sites_.size(); ++i) {
@@ -804,7 +845,8 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     k.has_criteria_text = c.has_criteria_text;
     k.exact = c.units <= 0xffff;
     k.units = static_cast<uint16_t>(std::min<uint32_t>(c.units, 0xffff));
-    k.always_unknown = static_cast<uint16_t>(std::min<uint32_t>(c.always_unknown, 0xffff));
+    k.always_unknown =
+        static_cast<uint16_t>(std::min<uint32_t>(c.always_unknown, 0xffff));
     k.facts_begin = c.facts_begin;
     k.facts_count = c.facts_count;
     s.keys_.push_back(k);
@@ -812,17 +854,18 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
 
   s.by_bound_.resize(s.keys_.size());
   for (uint32_t i = 0; i < s.by_bound_.size(); ++i) s.by_bound_[i] = i;
-  std::sort(s.by_bound_.begin(), s.by_bound_.end(), [&](uint32_t a, uint32_t b) {
-    const internal::StudyKey& ka = s.keys_[a];
-    const internal::StudyKey& kb = s.keys_[b];
-    const bool ea = ka.has_criteria_text && ka.always_unknown == 0;
-    const bool eb = kb.has_criteria_text && kb.always_unknown == 0;
-    if (ea != eb) return ea;
-    const double sa = internal::MaxShare(ka, ka.always_unknown);
-    const double sb = internal::MaxShare(kb, kb.always_unknown);
-    if (sa != sb) return sa > sb;
-    return a < b;
-  });
+  std::sort(s.by_bound_.begin(), s.by_bound_.end(),
+            [&](uint32_t a, uint32_t b) {
+              const internal::StudyKey& ka = s.keys_[a];
+              const internal::StudyKey& kb = s.keys_[b];
+              const bool ea = ka.has_criteria_text && ka.always_unknown == 0;
+              const bool eb = kb.has_criteria_text && kb.always_unknown == 0;
+              if (ea != eb) return ea;
+              const double sa = internal::MaxShare(ka, ka.always_unknown);
+              const double sb = internal::MaxShare(kb, kb.always_unknown);
+              if (sa != sb) return sa > sb;
+              return a < b;
+            });
 
   // Posting lists from the relevance concepts, status lists.
   s.by_status_.assign(s.statuses_.size(), {});
@@ -834,8 +877,10 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     };
     for (uint32_t r = 0; r < cst.rel_count; ++r) {
       const Concept& c = s.concepts_[s.concept_refs_[cst.rel_begin + r]];
-      for (uint32_t k = 0; k < c.mesh_count; ++k) post(s.by_mesh_[s.key_pool_[c.mesh_begin + k]]);
-      for (uint32_t k = 0; k < c.anc_count; ++k) post(s.by_ancestor_[s.key_pool_[c.anc_begin + k]]);
+      for (uint32_t k = 0; k < c.mesh_count; ++k)
+        post(s.by_mesh_[s.key_pool_[c.mesh_begin + k]]);
+      for (uint32_t k = 0; k < c.anc_count; ++k)
+        post(s.by_ancestor_[s.key_pool_[c.anc_begin + k]]);
       if (c.name != kNoId) post(s.by_term_[c.name]);
     }
   }

@@ -141,7 +141,7 @@ struct CompactPredicate {
   double high = 0;
   uint32_t concepts_begin = 0;  // into concept_refs()
   uint32_t concepts_count = 0;
-  uint32_t source = 0;  // index into the study's predicates (StudyInfo)
+  uint32_t source = 0;        // index into the study's predicates (StudyInfo)
   uint8_t kind_code = 0;      // criteria::Kind
   uint8_t polarity_code = 0;  // criteria::Polarity
   uint8_t sex_code = 0;       // model::Sex
@@ -153,7 +153,7 @@ struct CompactPredicate {
   bool has_high = false;
   bool high_inclusive = true;
   bool relative_to_uln = false;
-  bool unit_ok = true;        // unit is the quantity's canonical one (or xULN)
+  bool unit_ok = true;  // unit is the quantity's canonical one (or xULN)
   bool study_conditions = false;  // the study's own conditions list
   bool history_wording = false;   // criterion says history/prior/previous
   bool accepts_healthy_volunteers = false;
@@ -169,7 +169,7 @@ struct CompactPredicate {
 // criteria and structured predicates).
 struct Node {
   bool any_of = false;
-  int32_t criterion = -1;  // -1 for the root
+  int32_t criterion = -1;    // -1 for the root
   uint32_t preds_begin = 0;  // into node_preds(): global predicate indexes
   uint32_t preds_count = 0;
   uint32_t children_begin = 0;  // into node_children(): global node indexes
@@ -178,10 +178,10 @@ struct Node {
 
 // A condition concept, interned: MeSH keys and a term key.
 struct Concept {
-  uint32_t name = kNoId;  // term key
+  uint32_t name = kNoId;    // term key
   uint32_t mesh_begin = 0;  // into key_pool(): descriptor keys (sorted)
   uint32_t mesh_count = 0;
-  uint32_t anc_begin = 0;   // into key_pool(): ancestor keys (sorted)
+  uint32_t anc_begin = 0;  // into key_pool(): ancestor keys (sorted)
   uint32_t anc_count = 0;
 };
 
@@ -194,7 +194,7 @@ struct OpenSite {
 };
 
 struct CompactStudy {
-  uint32_t root = 0;  // node index
+  uint32_t root = 0;         // node index
   uint32_t preds_begin = 0;  // into predicates(): the study's, in order
   uint32_t preds_count = 0;
   uint32_t rel_begin = 0;  // into concept_refs(): relevance concepts
@@ -205,7 +205,7 @@ struct CompactStudy {
   // (radians, slightly enlarged), for a cheap lower bound of the distance.
   UnitVector sites_center;
   float sites_radius = 0;
-  uint16_t status = 0;  // index into statuses()
+  uint16_t status = 0;             // index into statuses()
   bool has_criteria_text = false;  // the compiler read some criteria
   // For the matcher's ranking bound: how many units the outcome counts
   // tally (deciding predicates outside any-of groups, plus one per group),
@@ -222,8 +222,8 @@ struct CompactStudy {
 // Quantities use their index in Snapshot::quantities() (below kFactFirst);
 // the rest are fixed classes. Bits of a 64-bit mask.
 inline constexpr int kFactFirst = 58;
-inline constexpr int kFactPerformance = 58;     // ECOG or Karnofsky
-inline constexpr int kFactSex = 59;             // sex, for a sex requirement
+inline constexpr int kFactPerformance = 58;  // ECOG or Karnofsky
+inline constexpr int kFactSex = 59;          // sex, for a sex requirement
 inline constexpr int kFactPregnancy = 60;
 inline constexpr int kFactBreastfeeding = 61;
 inline constexpr int kFactHealthyVolunteer = 62;  // for "does not accept"
@@ -259,9 +259,9 @@ struct SnapshotStats {
   size_t studies = 0;
   size_t predicates = 0;
   size_t criteria = 0;
-  size_t concepts = 0;     // distinct
-  size_t mesh_keys = 0;    // distinct descriptors
-  size_t terms = 0;        // distinct normalised terms
+  size_t concepts = 0;   // distinct
+  size_t mesh_keys = 0;  // distinct descriptors
+  size_t terms = 0;      // distinct normalised terms
   size_t located_sites = 0;
   size_t open_sites = 0;
   size_t ancestry_entries = 0;  // descriptors with known ancestors
@@ -288,7 +288,8 @@ class Snapshot {
 
   // An interned string ("" for kNoString).
   std::string_view String(uint32_t id) const {
-    return id == kNoString ? std::string_view() : std::string_view(strings_[id]);
+    return id == kNoString ? std::string_view()
+                           : std::string_view(strings_[id]);
   }
   std::string_view OverallStatus(size_t study) const {
     return String(info_[study].overall_status);
@@ -300,14 +301,20 @@ class Snapshot {
   std::string_view EvidenceText(size_t study, size_t predicate) const;
 
   // --- For the matcher (evaluation form; not a stable API) ---------------
-  const std::vector<internal::CompactStudy>& compact() const { return compact_; }
+  const std::vector<internal::CompactStudy>& compact() const {
+    return compact_;
+  }
   const std::vector<internal::StudyKey>& keys() const { return keys_; }
-  const std::vector<internal::FactCount>& fact_counts() const { return fact_counts_; }
+  const std::vector<internal::FactCount>& fact_counts() const {
+    return fact_counts_;
+  }
   // Every study, best possible rank first when relevance and proximity are
   // the same for all (no patient conditions): ELIGIBLE-capable first, then
   // MaxShare descending, then index.
   const std::vector<uint32_t>& by_bound() const { return by_bound_; }
-  const std::vector<internal::CompactPredicate>& predicates() const { return preds_; }
+  const std::vector<internal::CompactPredicate>& predicates() const {
+    return preds_;
+  }
   const std::vector<internal::Node>& nodes() const { return nodes_; }
   const std::vector<uint32_t>& node_preds() const { return node_preds_; }
   const std::vector<uint32_t>& node_children() const { return node_children_; }
@@ -321,7 +328,9 @@ class Snapshot {
     return concept_from_criteria_;
   }
   const std::vector<uint32_t>& key_pool() const { return key_pool_; }
-  const std::vector<internal::OpenSite>& open_sites() const { return open_sites_; }
+  const std::vector<internal::OpenSite>& open_sites() const {
+    return open_sites_;
+  }
   const std::vector<std::string>& quantities() const { return quantities_; }
   const std::vector<std::string>& statuses() const { return statuses_; }
 

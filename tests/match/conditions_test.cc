@@ -29,7 +29,8 @@ TestStudy T2dReference() {
 
 TestStudy BreastReference() {
   TestStudy s("NCT09000002");
-  s.Conditions({kBreastNeoplasms}, {kNeoplasms, {"D001941", "Breast Diseases"}});
+  s.Conditions({kBreastNeoplasms},
+               {kNeoplasms, {"D001941", "Breast Diseases"}});
   s.Criterion({Age(18, std::nullopt)});
   return s;
 }
@@ -39,7 +40,8 @@ MatchResult MatchWithReferences(const TestStudy& study,
                                 const patient::Profile& profile) {
   std::shared_ptr<const Snapshot> snap =
       SnapshotOf({study, T2dReference(), BreastReference()});
-  absl::StatusOr<MatchResponse> r = Matcher().Match(*snap, profile, AllOptions());
+  absl::StatusOr<MatchResponse> r =
+      Matcher().Match(*snap, profile, AllOptions());
   EXPECT_TRUE(r.ok()) << r.status();
   if (r.ok()) {
     for (const MatchResult& m : r->results) {
@@ -54,13 +56,15 @@ TEST(ConditionTest, ExactMatchAcrossMeshIdSpellings) {
   TestStudy s("NCT00000001");
   s.Conditions({{"D000003924", "Diabetes Mellitus, Type 2"}}, kT2dAncestors);
   s.Criterion({Age(18, std::nullopt)});
-  MatchResult r = MatchOne(s, PatientBuilder().Age(50).Mesh("D003924", "T2DM").Build());
+  MatchResult r =
+      MatchOne(s, PatientBuilder().Age(50).Mesh("D003924", "T2DM").Build());
   EXPECT_EQ(r.verdict, Verdict::kEligible);
   const Explanation e = ExplanationOf(r, 0);
   EXPECT_EQ(e.status, TestStatus::kMet);
-  EXPECT_EQ(e.reason,
-            "the study's conditions: Diabetes Mellitus, Type 2; patient has T2DM "
-            "(MeSH D000003924)");
+  EXPECT_EQ(
+      e.reason,
+      "the study's conditions: Diabetes Mellitus, Type 2; patient has T2DM "
+      "(MeSH D000003924)");
   ASSERT_FALSE(r.matched_conditions.empty());
   EXPECT_EQ(r.matched_conditions[0].strength, MatchStrength::kExact);
   EXPECT_EQ(r.matched_conditions[0].mesh_id, "D000003924");
@@ -73,11 +77,13 @@ TEST(ConditionTest, StudyConditionBroaderThanPatients) {
   TestStudy s("NCT00000001");
   s.Conditions({kDiabetes}, {kEndocrine, kGlucoseMetabolism, kMetabolic});
   s.Criterion({Age(18, std::nullopt)});
-  MatchResult r = MatchWithReferences(s, PatientBuilder().Age(50).Mesh("D003924").Build());
+  MatchResult r =
+      MatchWithReferences(s, PatientBuilder().Age(50).Mesh("D003924").Build());
   EXPECT_EQ(r.verdict, Verdict::kEligible);
   const Explanation e = ExplanationOf(r, 0);
   EXPECT_EQ(e.status, TestStatus::kMet);
-  EXPECT_THAT(e.reason, HasSubstr("is a form of Diabetes Mellitus (MeSH D000003920)"));
+  EXPECT_THAT(e.reason,
+              HasSubstr("is a form of Diabetes Mellitus (MeSH D000003920)"));
   ASSERT_FALSE(r.matched_conditions.empty());
   EXPECT_EQ(r.matched_conditions[0].strength, MatchStrength::kBroader);
 }
@@ -88,7 +94,8 @@ TEST(ConditionTest, PatientConditionBroaderThanStudysIsUnknown) {
   TestStudy s("NCT00000001");
   s.Conditions({kType2Diabetes}, kT2dAncestors);
   s.Criterion({Age(18, std::nullopt)});
-  MatchResult r = MatchOne(s, PatientBuilder().Age(50).Mesh("D003920").Complete().Build());
+  MatchResult r =
+      MatchOne(s, PatientBuilder().Age(50).Mesh("D003920").Complete().Build());
   EXPECT_EQ(r.verdict, Verdict::kPossible);
   const Explanation e = ExplanationOf(r, 0);
   EXPECT_EQ(e.status, TestStatus::kUnknown);
@@ -102,11 +109,12 @@ TEST(ConditionTest, MissingRequiredConditionDependsOnCompleteness) {
   s.Conditions({kBreastNeoplasms}, {kNeoplasms});
   s.Criterion({Age(18, std::nullopt)});
   // Incomplete list: the patient may simply not have listed it.
-  MatchResult incomplete = MatchWithReferences(
-      s, PatientBuilder().Age(50).Mesh("D003924").Build());
+  MatchResult incomplete =
+      MatchWithReferences(s, PatientBuilder().Age(50).Mesh("D003924").Build());
   EXPECT_EQ(incomplete.verdict, Verdict::kPossible);
   EXPECT_EQ(ExplanationOf(incomplete, 0).status, TestStatus::kUnknown);
-  EXPECT_THAT(ExplanationOf(incomplete, 0).reason, HasSubstr("not declared complete"));
+  EXPECT_THAT(ExplanationOf(incomplete, 0).reason,
+              HasSubstr("not declared complete"));
   // Complete list, every condition placed in MeSH: the patient does not have
   // it.
   MatchResult complete = MatchWithReferences(
@@ -125,7 +133,8 @@ TEST(ConditionTest, CompleteListInWordsNeverLosesTheTrial) {
   TestStudy s("NCT00000001");
   s.Conditions({kType2Diabetes}, kT2dAncestors);
   s.Criterion({Age(18, std::nullopt)});
-  MatchResult r = MatchOne(s, PatientBuilder().Age(50).Text("sugar diabetes").Complete().Build());
+  MatchResult r = MatchOne(
+      s, PatientBuilder().Age(50).Text("sugar diabetes").Complete().Build());
   EXPECT_EQ(r.verdict, Verdict::kPossible);
   EXPECT_EQ(ExplanationOf(r, 0).status, TestStatus::kUnknown);
   EXPECT_THAT(ExplanationOf(r, 0).reason, HasSubstr("compared by MeSH code"));
@@ -148,34 +157,39 @@ TEST(ConditionTest, CompleteEmptyListMeansNoConditions) {
 
 TEST(ConditionTest, ExcludedCondition) {
   TestStudy s("NCT00000001");
-  s.Criterion({HasCondition({Concept("stroke", {"D020521"})}, kExcl)}, -1, false,
-              "No history of stroke");
+  s.Criterion({HasCondition({Concept("stroke", {"D020521"})}, kExcl)}, -1,
+              false, "No history of stroke");
   // Has it: excluded.
-  MatchResult has = MatchOne(s, PatientBuilder().Mesh("D020521", "CVA 2019").Build());
+  MatchResult has =
+      MatchOne(s, PatientBuilder().Mesh("D020521", "CVA 2019").Build());
   EXPECT_EQ(has.verdict, Verdict::kIneligible);
-  EXPECT_EQ(ExplanationOf(has, 0).reason, "excludes stroke; patient has CVA 2019 (MeSH D000020521)");
+  EXPECT_EQ(ExplanationOf(has, 0).reason,
+            "excludes stroke; patient has CVA 2019 (MeSH D000020521)");
   // Absent from a complete list: not excluded.
   MatchResult absent = MatchWithReferences(
       s, PatientBuilder().Mesh("D003924").Complete().Build());
   EXPECT_EQ(absent.verdict, Verdict::kEligible);
   EXPECT_EQ(ExplanationOf(absent, 0).status, TestStatus::kNotMet);
   // Absent from an incomplete list: unknown.
-  MatchResult unknown = MatchWithReferences(s, PatientBuilder().Mesh("D003924").Build());
+  MatchResult unknown =
+      MatchWithReferences(s, PatientBuilder().Mesh("D003924").Build());
   EXPECT_EQ(unknown.verdict, Verdict::kPossible);
   EXPECT_EQ(ExplanationOf(unknown, 0).status, TestStatus::kUnknown);
 }
 
 TEST(ConditionTest, ResolvedConditionCountsOnlyForHistoryWording) {
   const patient::Profile resolved_stroke =
-      PatientBuilder().Mesh("D020521", "stroke", patient::ClinicalStatus::kResolved).Build();
+      PatientBuilder()
+          .Mesh("D020521", "stroke", patient::ClinicalStatus::kResolved)
+          .Build();
   TestStudy history("NCT00000001");
-  history.Criterion({HasCondition({Concept("stroke", {"D020521"})}, kExcl)}, -1, false,
-                    "History of stroke");
+  history.Criterion({HasCondition({Concept("stroke", {"D020521"})}, kExcl)}, -1,
+                    false, "History of stroke");
   EXPECT_EQ(MatchOne(history, resolved_stroke).verdict, Verdict::kIneligible);
 
   TestStudy active("NCT00000001");
-  active.Criterion({HasCondition({Concept("stroke", {"D020521"})}, kExcl)}, -1, false,
-                   "Acute stroke");
+  active.Criterion({HasCondition({Concept("stroke", {"D020521"})}, kExcl)}, -1,
+                   false, "Acute stroke");
   MatchResult r = MatchOne(active, resolved_stroke);
   EXPECT_EQ(r.verdict, Verdict::kPossible);
   EXPECT_THAT(ExplanationOf(r, 0).reason, HasSubstr("is resolved"));
@@ -187,21 +201,26 @@ TEST(ConditionTest, ExclusionOfTheStudysOwnTopicNeedsReview) {
   // exclusion cannot be applied to it; a second cancer can.
   TestStudy s("NCT00000001");
   s.Conditions({kBreastNeoplasms}, {kNeoplasms});
-  s.Criterion({HasCondition({Concept("malignancy", {"D009369"})}, kExcl)}, -1, false,
-              "Other malignancy within 5 years");
+  s.Criterion({HasCondition({Concept("malignancy", {"D009369"})}, kExcl)}, -1,
+              false, "Other malignancy within 5 years");
   MatchResult topic = MatchWithReferences(
       s, PatientBuilder().Mesh("D001943", "breast cancer").Build());
   EXPECT_EQ(topic.verdict, Verdict::kPossible);
-  EXPECT_THAT(ExplanationOf(topic, 1).reason, HasSubstr("what the study is about"));
+  EXPECT_THAT(ExplanationOf(topic, 1).reason,
+              HasSubstr("what the study is about"));
 
   // Melanoma (D008545) under Neoplasms, known from a one-condition study.
   TestStudy melanoma_ref("NCT09000003");
   melanoma_ref.Conditions({{"D008545", "Melanoma"}}, {kNeoplasms});
-  std::shared_ptr<const Snapshot> snap = SnapshotOf({s, melanoma_ref, BreastReference()});
-  absl::StatusOr<MatchResponse> r = Matcher().Match(
-      *snap,
-      PatientBuilder().Mesh("D001943", "breast cancer").Mesh("D008545", "melanoma").Build(),
-      AllOptions());
+  std::shared_ptr<const Snapshot> snap =
+      SnapshotOf({s, melanoma_ref, BreastReference()});
+  absl::StatusOr<MatchResponse> r =
+      Matcher().Match(*snap,
+                      PatientBuilder()
+                          .Mesh("D001943", "breast cancer")
+                          .Mesh("D008545", "melanoma")
+                          .Build(),
+                      AllOptions());
   ASSERT_OK(r);
   ASSERT_FALSE(r->results.empty());
   const MatchResult* m = nullptr;
@@ -210,7 +229,8 @@ TEST(ConditionTest, ExclusionOfTheStudysOwnTopicNeedsReview) {
   }
   ASSERT_NE(m, nullptr);
   EXPECT_EQ(m->verdict, Verdict::kIneligible);
-  EXPECT_THAT(ExplanationOf(*m, 1).reason, HasSubstr("melanoma is a form of malignancy"));
+  EXPECT_THAT(ExplanationOf(*m, 1).reason,
+              HasSubstr("melanoma is a form of malignancy"));
 }
 
 TEST(ConditionTest, NameMatchWithoutCodes) {
@@ -227,7 +247,8 @@ TEST(ConditionTest, MeshTermInTextFindsTheDescriptor) {
   TestStudy s("NCT00000001");
   s.Conditions({kType2Diabetes}, kT2dAncestors);
   s.Criterion({Age(18, std::nullopt)});
-  MatchResult r = MatchOne(s, PatientBuilder().Age(40).Text("diabetes mellitus type 2").Build());
+  MatchResult r = MatchOne(
+      s, PatientBuilder().Age(40).Text("diabetes mellitus type 2").Build());
   ASSERT_FALSE(r.matched_conditions.empty());
   EXPECT_EQ(r.matched_conditions[0].strength, MatchStrength::kExact);
   EXPECT_EQ(r.verdict, Verdict::kEligible);
@@ -237,7 +258,8 @@ TEST(ConditionTest, RequiredConditionFromCriteriaText) {
   // An inclusion criterion naming a condition counts like the conditions
   // list, and makes the study relevant.
   TestStudy s("NCT00000001");
-  s.Criterion({HasCondition({Concept("type 2 diabetes", {"D003924"}, {"D003920"})}, kIncl)});
+  s.Criterion({HasCondition(
+      {Concept("type 2 diabetes", {"D003924"}, {"D003920"})}, kIncl)});
   MatchResult r = MatchOne(s, PatientBuilder().Mesh("D003924").Build());
   EXPECT_EQ(ExplanationOf(r, 0).status, TestStatus::kMet);
   ASSERT_EQ(r.matched_conditions.size(), 1u);

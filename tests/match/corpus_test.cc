@@ -49,7 +49,8 @@ const Corpus& LoadCorpus() {
     criteria::Compiler compiler(*rules);
     SnapshotBuilder builder({.rules = *rules});
     std::vector<std::filesystem::path> files;
-    for (const auto& entry : std::filesystem::directory_iterator(StudiesDir())) {
+    for (const auto& entry :
+         std::filesystem::directory_iterator(StudiesDir())) {
       if (entry.path().extension() == ".json") files.push_back(entry.path());
     }
     std::sort(files.begin(), files.end());
@@ -63,8 +64,10 @@ const Corpus& LoadCorpus() {
       const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
       std::set<std::string>& m = c->meshes[study->nct_id];
       const nlohmann::json* meshes = &j;
-      for (const char* key : {"derivedSection", "conditionBrowseModule", "meshes"}) {
-        if (meshes == nullptr || !meshes->is_object() || !meshes->contains(key)) {
+      for (const char* key :
+           {"derivedSection", "conditionBrowseModule", "meshes"}) {
+        if (meshes == nullptr || !meshes->is_object() ||
+            !meshes->contains(key)) {
           meshes = nullptr;
           break;
         }
@@ -115,7 +118,8 @@ patient::Profile CodedPatient(patient::CodeSystem system, std::string code,
   p.conditions.push_back(std::move(c));
   patient::ReaderOptions o;
   o.reference_date = absl::CivilDay(2025, 6, 15);
-  absl::StatusOr<patient::Profile> n = patient::NormalizeProfile(std::move(p), o);
+  absl::StatusOr<patient::Profile> n =
+      patient::NormalizeProfile(std::move(p), o);
   EXPECT_TRUE(n.ok()) << n.status();
   return n.ok() ? *std::move(n) : patient::Profile{};
 }
@@ -124,23 +128,34 @@ std::vector<std::pair<std::string, patient::Profile>> ConditionPatients() {
   using patient::CodeSystem;
   using patient::Sex;
   std::vector<std::pair<std::string, patient::Profile>> v;
-  v.emplace_back("t2d_mesh", CodedPatient(CodeSystem::kMesh, "D003924", "", 55, Sex::kMale));
-  v.emplace_back("nsclc_snomed",
-                 CodedPatient(CodeSystem::kSnomedCt, "254637007", "", 67, Sex::kFemale));
-  v.emplace_back("breast_icd10",
-                 CodedPatient(CodeSystem::kIcd10Cm, "C50.911", "", 48, Sex::kFemale));
-  v.emplace_back("covid_mesh",
-                 CodedPatient(CodeSystem::kMesh, "D000086382", "", 35, Sex::kMale));
+  v.emplace_back("t2d_mesh", CodedPatient(CodeSystem::kMesh, "D003924", "", 55,
+                                          Sex::kMale));
+  v.emplace_back(
+      "nsclc_snomed",
+      CodedPatient(CodeSystem::kSnomedCt, "254637007", "", 67, Sex::kFemale));
+  v.emplace_back("breast_icd10", CodedPatient(CodeSystem::kIcd10Cm, "C50.911",
+                                              "", 48, Sex::kFemale));
+  v.emplace_back("covid_mesh", CodedPatient(CodeSystem::kMesh, "D000086382", "",
+                                            35, Sex::kMale));
   // Located patients (New York; London with a 500 km limit): distances,
   // the site-cap bound and the distance filter take part.
-  v.emplace_back("breast_text_new_york",
-                 PatientBuilder().Age(52).Sex(Sex::kFemale)
-                     .Text("metastatic breast cancer").At(40.7128, -74.0060).Build());
+  v.emplace_back("breast_text_new_york", PatientBuilder()
+                                             .Age(52)
+                                             .Sex(Sex::kFemale)
+                                             .Text("metastatic breast cancer")
+                                             .At(40.7128, -74.0060)
+                                             .Build());
   v.emplace_back("hypertension_ckd_text_london",
-                 PatientBuilder().Age(70).Text("hypertension").Text("chronic kidney disease")
-                     .Complete().At(51.5074, -0.1278, 500).Build());
-  v.emplace_back("depression_text",
-                 PatientBuilder().Age(30).Text("Major Depressive Disorder").Build());
+                 PatientBuilder()
+                     .Age(70)
+                     .Text("hypertension")
+                     .Text("chronic kidney disease")
+                     .Complete()
+                     .At(51.5074, -0.1278, 500)
+                     .Build());
+  v.emplace_back(
+      "depression_text",
+      PatientBuilder().Age(30).Text("Major Depressive Disorder").Build());
   return v;
 }
 
@@ -158,34 +173,37 @@ TEST_F(CorpusTest, IndexReturnsTheSameResultsAsABruteForceScan) {
       {5, {Verdict::kIneligible}}};
   size_t total_pruned = 0;
   for (const auto& [name, profile] : ConditionPatients()) {
-   for (const Variant& v : variants) {
-    SCOPED_TRACE(name + " top " + std::to_string(v.top_k));
-    MatchOptions indexed = Everything();
-    indexed.top_k = v.top_k;
-    indexed.verdicts = v.verdicts;
-    MatchOptions brute = indexed;
-    brute.evaluate_all = true;
-    ASSERT_OK_AND_ASSIGN(MatchResponse a, Matcher().Match(snap(), profile, indexed));
-    ASSERT_OK_AND_ASSIGN(MatchResponse b, Matcher().Match(snap(), profile, brute));
-    EXPECT_TRUE(a.stats.used_index);
-    EXPECT_FALSE(b.stats.used_index);
-    EXPECT_EQ(b.stats.candidates, snap().size());
-    EXPECT_EQ(b.stats.pruned, 0u);
-    EXPECT_LT(a.stats.candidates, snap().size() / 2);
-    EXPECT_FALSE(a.results.empty());
-    ASSERT_EQ(a.results.size(), b.results.size());
-    for (size_t i = 0; i < a.results.size(); ++i) {
-      EXPECT_EQ(a.results[i].nct_id, b.results[i].nct_id);
-      EXPECT_EQ(a.results[i].verdict, b.results[i].verdict);
-      EXPECT_EQ(a.results[i].score, b.results[i].score);
-      EXPECT_EQ(a.results[i].counts.unknown, b.results[i].counts.unknown);
-      EXPECT_FALSE(a.results[i].matched_conditions.empty()) << a.results[i].nct_id;
+    for (const Variant& v : variants) {
+      SCOPED_TRACE(name + " top " + std::to_string(v.top_k));
+      MatchOptions indexed = Everything();
+      indexed.top_k = v.top_k;
+      indexed.verdicts = v.verdicts;
+      MatchOptions brute = indexed;
+      brute.evaluate_all = true;
+      ASSERT_OK_AND_ASSIGN(MatchResponse a,
+                           Matcher().Match(snap(), profile, indexed));
+      ASSERT_OK_AND_ASSIGN(MatchResponse b,
+                           Matcher().Match(snap(), profile, brute));
+      EXPECT_TRUE(a.stats.used_index);
+      EXPECT_FALSE(b.stats.used_index);
+      EXPECT_EQ(b.stats.candidates, snap().size());
+      EXPECT_EQ(b.stats.pruned, 0u);
+      EXPECT_LT(a.stats.candidates, snap().size() / 2);
+      EXPECT_FALSE(a.results.empty());
+      ASSERT_EQ(a.results.size(), b.results.size());
+      for (size_t i = 0; i < a.results.size(); ++i) {
+        EXPECT_EQ(a.results[i].nct_id, b.results[i].nct_id);
+        EXPECT_EQ(a.results[i].verdict, b.results[i].verdict);
+        EXPECT_EQ(a.results[i].score, b.results[i].score);
+        EXPECT_EQ(a.results[i].counts.unknown, b.results[i].counts.unknown);
+        EXPECT_FALSE(a.results[i].matched_conditions.empty())
+            << a.results[i].nct_id;
+      }
+      if (v.top_k == kMaxTopK) {
+        EXPECT_EQ(a.stats.matched, b.stats.matched);
+      }
+      total_pruned += a.stats.pruned;
     }
-    if (v.top_k == kMaxTopK) {
-      EXPECT_EQ(a.stats.matched, b.stats.matched);
-    }
-    total_pruned += a.stats.pruned;
-   }
   }
   EXPECT_GT(total_pruned, 0u);  // the bound was exercised
 }
@@ -193,17 +211,27 @@ TEST_F(CorpusTest, IndexReturnsTheSameResultsAsABruteForceScan) {
 TEST_F(CorpusTest, WithoutConditionsTheBoundOrderReturnsTheBruteForceResults) {
   const std::vector<patient::Profile> patients = {
       PatientBuilder().Age(45).Sex(patient::Sex::kMale).Build(),
-      PatientBuilder().Age(8).Sex(patient::Sex::kFemale).At(48.8566, 2.3522).Build(),
-      PatientBuilder().Age(70).Ecog(1).HealthyVolunteer(patient::Tristate::kYes)
-          .At(40.7128, -74.0060, 300).Build()};
+      PatientBuilder()
+          .Age(8)
+          .Sex(patient::Sex::kFemale)
+          .At(48.8566, 2.3522)
+          .Build(),
+      PatientBuilder()
+          .Age(70)
+          .Ecog(1)
+          .HealthyVolunteer(patient::Tristate::kYes)
+          .At(40.7128, -74.0060, 300)
+          .Build()};
   for (size_t i = 0; i < patients.size(); ++i) {
     for (int top_k : {1, 10, 50}) {
       SCOPED_TRACE(::testing::Message() << "patient " << i << " top " << top_k);
       MatchOptions o;  // default verdicts and statuses
       o.top_k = top_k;
-      ASSERT_OK_AND_ASSIGN(MatchResponse fast, Matcher().Match(snap(), patients[i], o));
+      ASSERT_OK_AND_ASSIGN(MatchResponse fast,
+                           Matcher().Match(snap(), patients[i], o));
       o.evaluate_all = true;
-      ASSERT_OK_AND_ASSIGN(MatchResponse full, Matcher().Match(snap(), patients[i], o));
+      ASSERT_OK_AND_ASSIGN(MatchResponse full,
+                           Matcher().Match(snap(), patients[i], o));
       ASSERT_EQ(fast.results.size(), full.results.size());
       for (size_t j = 0; j < full.results.size(); ++j) {
         EXPECT_EQ(fast.results[j].nct_id, full.results[j].nct_id);
@@ -228,9 +256,10 @@ TEST_F(CorpusTest, EveryStudyListingTheDescriptorIsFoundExactly) {
     if (meshes.count("D000003924") != 0) expected.insert(id);
   }
   ASSERT_GE(expected.size(), 5u);
-  const patient::Profile p = CodedPatient(patient::CodeSystem::kMesh, "D003924", "T2DM",
-                                          55, patient::Sex::kMale);
-  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(snap(), p, Everything()));
+  const patient::Profile p = CodedPatient(patient::CodeSystem::kMesh, "D003924",
+                                          "T2DM", 55, patient::Sex::kMale);
+  ASSERT_OK_AND_ASSIGN(MatchResponse r,
+                       Matcher().Match(snap(), p, Everything()));
   std::set<std::string> exact;
   for (const MatchResult& m : r.results) {
     for (const ConditionMatch& c : m.matched_conditions) {
@@ -246,12 +275,20 @@ TEST_F(CorpusTest, EveryStudyListingTheDescriptorIsFoundExactly) {
 TEST_F(CorpusTest, PatientTextIsReadWithTheRulesSynonyms) {
   // "carcinoma of the breast" is no MeSH term, but the rules' synonym table
   // knows it: the same studies as for the MeSH term itself.
-  const patient::Profile synonym =
-      PatientBuilder().Age(50).Sex(patient::Sex::kFemale).Text("carcinoma of the breast").Build();
-  const patient::Profile term =
-      PatientBuilder().Age(50).Sex(patient::Sex::kFemale).Text("Breast Neoplasms").Build();
-  ASSERT_OK_AND_ASSIGN(MatchResponse a, Matcher().Match(snap(), synonym, Everything()));
-  ASSERT_OK_AND_ASSIGN(MatchResponse b, Matcher().Match(snap(), term, Everything()));
+  const patient::Profile synonym = PatientBuilder()
+                                       .Age(50)
+                                       .Sex(patient::Sex::kFemale)
+                                       .Text("carcinoma of the breast")
+                                       .Build();
+  const patient::Profile term = PatientBuilder()
+                                    .Age(50)
+                                    .Sex(patient::Sex::kFemale)
+                                    .Text("Breast Neoplasms")
+                                    .Build();
+  ASSERT_OK_AND_ASSIGN(MatchResponse a,
+                       Matcher().Match(snap(), synonym, Everything()));
+  ASSERT_OK_AND_ASSIGN(MatchResponse b,
+                       Matcher().Match(snap(), term, Everything()));
   EXPECT_GE(a.results.size(), 20u);
   std::set<std::string> ids_a;
   std::set<std::string> ids_b;
@@ -266,16 +303,19 @@ TEST_F(CorpusTest, PatientTextIsReadWithTheRulesSynonyms) {
   }
   // Negated or hedged text names no condition of the patient's: nothing
   // links, so every study is considered and none matches a condition.
-  for (const char* text : {"family history of breast cancer", "no breast cancer",
-                           "suspected breast cancer"}) {
+  for (const char* text : {"family history of breast cancer",
+                           "no breast cancer", "suspected breast cancer"}) {
     ASSERT_OK_AND_ASSIGN(
         MatchResponse none,
-        Matcher().Match(snap(), PatientBuilder().Age(50).Text(text).Build(), Everything()));
+        Matcher().Match(snap(), PatientBuilder().Age(50).Text(text).Build(),
+                        Everything()));
     EXPECT_EQ(none.results.size(), snap().size()) << text;
     for (const MatchResult& m : none.results) {
       EXPECT_TRUE(m.matched_conditions.empty()) << text << " " << m.nct_id;
     }
-    EXPECT_THAT(none.notes, ::testing::Contains("conditions[0]: not linked to any study condition"));
+    EXPECT_THAT(none.notes,
+                ::testing::Contains(
+                    "conditions[0]: not linked to any study condition"));
   }
 }
 
@@ -298,15 +338,18 @@ TEST_F(CorpusTest, CompiledUnitsAreTheCanonicalOnes) {
 
 TEST_F(CorpusTest, MissingDataNeverExcludes) {
   // An empty profile: nothing is known, nothing may be violated.
-  ASSERT_OK_AND_ASSIGN(MatchResponse empty,
-                       Matcher().Match(snap(), patient::Profile{}, Everything()));
+  ASSERT_OK_AND_ASSIGN(
+      MatchResponse empty,
+      Matcher().Match(snap(), patient::Profile{}, Everything()));
   EXPECT_EQ(empty.results.size(), snap().size());
   for (const MatchResult& m : empty.results) {
     EXPECT_NE(m.verdict, Verdict::kIneligible) << m.nct_id;
   }
   // Only age and sex known: only age and sex can be violated.
-  const patient::Profile p = PatientBuilder().Age(40).Sex(patient::Sex::kFemale).Build();
-  ASSERT_OK_AND_ASSIGN(MatchResponse partial, Matcher().Match(snap(), p, Everything()));
+  const patient::Profile p =
+      PatientBuilder().Age(40).Sex(patient::Sex::kFemale).Build();
+  ASSERT_OK_AND_ASSIGN(MatchResponse partial,
+                       Matcher().Match(snap(), p, Everything()));
   size_t ineligible = 0;
   for (const MatchResult& m : partial.results) {
     if (m.verdict != Verdict::kIneligible) continue;
@@ -327,7 +370,8 @@ TEST_F(CorpusTest, StructuredMinimumAgeExcludesTheYoung) {
   for (size_t i = 0; i < snap().size(); ++i) {
     const StudyInfo& info = snap().study(i);
     for (size_t p = 0; p < info.predicates.size(); ++p) {
-      if (snap().String(info.predicates[p].rule_id) == "structured.minimum_age" &&
+      if (snap().String(info.predicates[p].rule_id) ==
+              "structured.minimum_age" &&
           snap().EvidenceText(i, p) == "18 Years") {
         adult_only.insert(info.nct_id);
       }
@@ -335,7 +379,8 @@ TEST_F(CorpusTest, StructuredMinimumAgeExcludesTheYoung) {
   }
   ASSERT_GE(adult_only.size(), 100u);
   const patient::Profile teen = PatientBuilder().Age(16).Build();
-  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(snap(), teen, Everything()));
+  ASSERT_OK_AND_ASSIGN(MatchResponse r,
+                       Matcher().Match(snap(), teen, Everything()));
   size_t checked = 0;
   for (const MatchResult& m : r.results) {
     if (adult_only.count(m.nct_id) == 0) continue;
@@ -346,7 +391,8 @@ TEST_F(CorpusTest, StructuredMinimumAgeExcludesTheYoung) {
       if (e.rule_id == "structured.minimum_age") {
         found = true;
         EXPECT_EQ(e.outcome, Outcome::kViolated);
-        EXPECT_EQ(e.evidence.field, "protocolSection.eligibilityModule.minimumAge");
+        EXPECT_EQ(e.evidence.field,
+                  "protocolSection.eligibilityModule.minimumAge");
         EXPECT_EQ(e.reason, "requires age ≥ 18 years; patient is 16 years old");
       }
     }
@@ -356,8 +402,8 @@ TEST_F(CorpusTest, StructuredMinimumAgeExcludesTheYoung) {
 }
 
 TEST_F(CorpusTest, DefaultOptionsReturnRankedRecruitingStudies) {
-  const patient::Profile p = CodedPatient(patient::CodeSystem::kMesh, "D003924", "", 55,
-                                          patient::Sex::kMale);
+  const patient::Profile p = CodedPatient(patient::CodeSystem::kMesh, "D003924",
+                                          "", 55, patient::Sex::kMale);
   MatchOptions o;  // defaults: top 50, eligible + possible, recruiting statuses
   o.include_explanations = true;
   ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(snap(), p, o));
@@ -365,7 +411,8 @@ TEST_F(CorpusTest, DefaultOptionsReturnRankedRecruitingStudies) {
   EXPECT_LE(r.results.size(), 50u);
   for (size_t i = 0; i < r.results.size(); ++i) {
     const MatchResult& m = r.results[i];
-    EXPECT_TRUE(m.overall_status == "RECRUITING" || m.overall_status == "NOT_YET_RECRUITING");
+    EXPECT_TRUE(m.overall_status == "RECRUITING" ||
+                m.overall_status == "NOT_YET_RECRUITING");
     EXPECT_NE(m.verdict, Verdict::kIneligible);
     EXPECT_FALSE(m.explanations.empty());
     const StudyInfo& info = snap().study(*snap().Find(m.nct_id));
@@ -377,7 +424,8 @@ TEST_F(CorpusTest, DefaultOptionsReturnRankedRecruitingStudies) {
       const bool ordered =
           static_cast<int>(prev.verdict) < static_cast<int>(m.verdict) ||
           (prev.verdict == m.verdict &&
-           (prev.score > m.score || (prev.score == m.score && prev.nct_id < m.nct_id)));
+           (prev.score > m.score ||
+            (prev.score == m.score && prev.nct_id < m.nct_id)));
       EXPECT_TRUE(ordered) << prev.nct_id << " before " << m.nct_id;
     }
   }

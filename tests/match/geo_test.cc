@@ -38,11 +38,13 @@ TEST(HaversineTest, SymmetricZeroAndAntipodal) {
   // conditioned there, and no two sites are antipodal).
   EXPECT_NEAR(HaversineKm(10, 20, -10, -160), M_PI * kEarthRadiusKm, 1e-3);
   // Across the antimeridian: 1 degree of longitude at the equator.
-  EXPECT_NEAR(HaversineKm(0, 179.5, 0, -179.5), M_PI * kEarthRadiusKm / 180, 1e-6);
+  EXPECT_NEAR(HaversineKm(0, 179.5, 0, -179.5), M_PI * kEarthRadiusKm / 180,
+              1e-6);
 }
 
 TEST(ChordTest, AgreesWithHaversine) {
-  const City cities[] = {kLondon, kParis, kNewYork, kLosAngeles, kSydney, kMelbourne, kTokyo};
+  const City cities[] = {kLondon, kParis,     kNewYork, kLosAngeles,
+                         kSydney, kMelbourne, kTokyo};
   for (City a : cities) {
     for (City b : cities) {
       const double chord2 =

@@ -76,7 +76,8 @@ class TestStudy {
       p.criterion = idx;
       if (p.evidence.field.empty()) {
         p.evidence.source = criteria::EvidenceSource::kCriteriaText;
-        p.evidence.field = "protocolSection.eligibilityModule.eligibilityCriteria";
+        p.evidence.field =
+            "protocolSection.eligibilityModule.eligibilityCriteria";
         p.evidence.span = compiled.criteria[idx].span;
         p.evidence.text = compiled.criteria[idx].text;
       }
@@ -104,7 +105,8 @@ class TestStudy {
       cc.text = m.term;
       cc.normalized = m.term;
       if (!m.id.empty()) cc.mesh_ids.push_back(m.id);
-      for (const model::MeshTerm& a : ancestors) cc.ancestor_mesh_ids.push_back(a.id);
+      for (const model::MeshTerm& a : ancestors)
+        cc.ancestor_mesh_ids.push_back(a.id);
       p.concepts.push_back(std::move(cc));
       if (!m.id.empty()) study.condition_meshes.push_back(m);
     }
@@ -224,7 +226,8 @@ inline Predicate HasCondition(std::vector<criteria::ConditionConcept> concepts,
 // MeSH descriptors used across the tests (ids as MeSH and the registry spell
 // them; terms as in the recorded corpus).
 inline const model::MeshTerm kDiabetes{"D003920", "Diabetes Mellitus"};
-inline const model::MeshTerm kType2Diabetes{"D003924", "Diabetes Mellitus, Type 2"};
+inline const model::MeshTerm kType2Diabetes{"D003924",
+                                            "Diabetes Mellitus, Type 2"};
 inline const model::MeshTerm kEndocrine{"D004700", "Endocrine System Diseases"};
 inline const model::MeshTerm kGlucoseMetabolism{"D044882",
                                                 "Glucose Metabolism Disorders"};
@@ -249,9 +252,9 @@ class PatientBuilder {
     return *this;
   }
   // A condition given by a MeSH code (and optionally text).
-  PatientBuilder& Mesh(std::string id, std::string text = "",
-                       patient::ClinicalStatus status =
-                           patient::ClinicalStatus::kActive) {
+  PatientBuilder& Mesh(
+      std::string id, std::string text = "",
+      patient::ClinicalStatus status = patient::ClinicalStatus::kActive) {
     patient::Condition c;
     c.text = std::move(text);
     c.codes.push_back({patient::CodeSystem::kMesh, "", std::move(id), ""});

@@ -1,6 +1,8 @@
 // Matcher: verdict paths, any-of groups, ranking and tie-breaks, top_k,
 // verdict and status filters, distance filter and nearest recruiting site,
 // cancellation, option validation, concurrent use.
+#include "match/matcher.h"
+
 #include <atomic>
 #include <limits>
 #include <map>
@@ -12,7 +14,6 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "match/geo.h"
-#include "match/matcher.h"
 #include "match_test_util.h"
 #include "testing/status_matchers.h"
 
@@ -29,7 +30,8 @@ std::vector<std::string> Ids(const MatchResponse& r) {
   return ids;
 }
 
-// --- Verdict paths --------------------------------------------------------------
+// --- Verdict paths
+// --------------------------------------------------------------
 
 TEST(VerdictTest, EligibleWhenEverythingDecidedInFavour) {
   TestStudy s("NCT00000001");
@@ -47,15 +49,16 @@ TEST(VerdictTest, EligibleWhenEverythingDecidedInFavour) {
   EXPECT_EQ(r.counts.violated, 0);
   EXPECT_EQ(r.counts.unknown, 0);
   EXPECT_EQ(r.explanations.size(), 3u);
-  EXPECT_EQ(r.criterion_outcomes, std::vector<Outcome>({Outcome::kSatisfied,
-                                                        Outcome::kSatisfied}));
+  EXPECT_EQ(r.criterion_outcomes,
+            std::vector<Outcome>({Outcome::kSatisfied, Outcome::kSatisfied}));
 }
 
 TEST(VerdictTest, PossibleListsItsUnknowns) {
   TestStudy s("NCT00000001");
   s.Structured(Age(18, std::nullopt, kIncl, "18 Years"));
   s.Criterion({Lab("hemoglobin", 9, std::nullopt, "g/dL")});
-  s.Criterion({Simple(Kind::kOther, kIncl)}, -1, false, "Able to swallow tablets");
+  s.Criterion({Simple(Kind::kOther, kIncl)}, -1, false,
+              "Able to swallow tablets");
   MatchOptions options = AllOptions();
   options.include_explanations = false;  // only what makes the verdict
   MatchResult r = MatchOne(s, PatientBuilder().Age(40).Build(), options);
@@ -92,12 +95,16 @@ TEST(VerdictTest, IneligibleNamesTheViolatedCriterionAndItsEvidence) {
   EXPECT_EQ(e.status, TestStatus::kNotMet);
   EXPECT_EQ(e.criterion, 1);
   EXPECT_EQ(e.rule_id, "test.platelets");
-  EXPECT_EQ(e.evidence.field, "protocolSection.eligibilityModule.eligibilityCriteria");
+  EXPECT_EQ(e.evidence.field,
+            "protocolSection.eligibilityModule.eligibilityCriteria");
   EXPECT_EQ(e.evidence.text, "Platelets >= 100,000/mm3");
   const std::string& text = s.criteria_text;
-  EXPECT_EQ(text.substr(e.evidence.span.begin, e.evidence.span.end - e.evidence.span.begin),
+  EXPECT_EQ(text.substr(e.evidence.span.begin,
+                        e.evidence.span.end - e.evidence.span.begin),
             "Platelets >= 100,000/mm3");
-  EXPECT_EQ(e.reason, "requires platelets ≥ 100 10^9/L; patient's platelets is 80 10^9/L");
+  EXPECT_EQ(
+      e.reason,
+      "requires platelets ≥ 100 10^9/L; patient's platelets is 80 10^9/L");
 }
 
 TEST(VerdictTest, NoCriteriaTextIsAtBestPossible) {
@@ -122,7 +129,8 @@ TEST(VerdictTest, ConflictsAreReported) {
   EXPECT_EQ(r.verdict, Verdict::kEligible);  // reported, never applied
 }
 
-// --- Any-of groups --------------------------------------------------------------
+// --- Any-of groups
+// --------------------------------------------------------------
 
 // "At least one of: hemoglobin >= 9 g/dL; ECOG <= 1" as the compiler builds
 // it: a group criterion (any_of) with one child criterion per alternative.
@@ -143,8 +151,9 @@ TestStudy AnyOfStudyWithId(std::string id) {
 }
 
 TEST(AnyOfTest, OneAlternativeSuffices) {
-  MatchResult r = MatchOne(AnyOfStudy(),
-                           PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Ecog(1).Build());
+  MatchResult r = MatchOne(
+      AnyOfStudy(),
+      PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Ecog(1).Build());
   EXPECT_EQ(r.verdict, Verdict::kEligible);
   // The violated alternative is shown, marked as part of group 0.
   const Explanation hb = ExplanationOf(r, 0);
@@ -157,13 +166,14 @@ TEST(AnyOfTest, OneAlternativeSuffices) {
 }
 
 TEST(AnyOfTest, ViolatedOnlyWhenAllAlternativesAre) {
-  MatchResult all = MatchOne(AnyOfStudy(),
-                             PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Ecog(3).Build());
+  MatchResult all = MatchOne(
+      AnyOfStudy(),
+      PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Ecog(3).Build());
   EXPECT_EQ(all.verdict, Verdict::kIneligible);
   EXPECT_EQ(all.criterion_outcomes[0], Outcome::kViolated);
   // One violated, one unknown: the group is unknown.
-  MatchResult some = MatchOne(AnyOfStudy(),
-                              PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Build());
+  MatchResult some = MatchOne(
+      AnyOfStudy(), PatientBuilder().Age(50).Lab("718-7", 8, "g/dL").Build());
   EXPECT_EQ(some.verdict, Verdict::kPossible);
   EXPECT_EQ(some.criterion_outcomes[0], Outcome::kUnknown);
   EXPECT_EQ(some.counts.unknown, 1);
@@ -190,7 +200,8 @@ TEST(AnyOfTest, NestedCriteriaAreConjunctions) {
             Verdict::kEligible);
 }
 
-// --- Ranking ----------------------------------------------------------------------
+// --- Ranking
+// ----------------------------------------------------------------------
 
 // Five studies with known outcomes for RankingPatient(): 01 POSSIBLE (1
 // satisfied, 1 unknown), 02 ELIGIBLE, 03 INELIGIBLE, 04 POSSIBLE (2
@@ -238,7 +249,8 @@ std::vector<TestStudy> GeoStudiesForRanking() {
 
 TEST(RankingTest, VerdictThenScoreThenNctId) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf(RankingStudies());
-  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), AllOptions()));
+  ASSERT_OK_AND_ASSIGN(MatchResponse r,
+                       Matcher().Match(*snap, RankingPatient(), AllOptions()));
   EXPECT_THAT(Ids(r), ElementsAre("NCT00000002", "NCT00000004", "NCT00000001",
                                   "NCT00000005", "NCT00000003"));
   // score = 0.6 x share of deciding criteria satisfied (no conditions, no
@@ -255,13 +267,15 @@ TEST(RankingTest, TopK) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf(RankingStudies());
   MatchOptions o = AllOptions();
   o.top_k = 3;
-  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), o));
+  ASSERT_OK_AND_ASSIGN(MatchResponse r,
+                       Matcher().Match(*snap, RankingPatient(), o));
   EXPECT_THAT(Ids(r), ElementsAre("NCT00000002", "NCT00000004", "NCT00000001"));
   // 05 ties with 01 at best and ranks after it: not evaluated.
   EXPECT_EQ(r.stats.pruned, 1u);
   EXPECT_EQ(r.stats.evaluated, 4u);
   o.evaluate_all = true;
-  ASSERT_OK_AND_ASSIGN(MatchResponse all, Matcher().Match(*snap, RankingPatient(), o));
+  ASSERT_OK_AND_ASSIGN(MatchResponse all,
+                       Matcher().Match(*snap, RankingPatient(), o));
   EXPECT_EQ(Ids(all), Ids(r));
   EXPECT_EQ(all.stats.pruned, 0u);
   EXPECT_EQ(all.stats.matched, 5u);
@@ -283,13 +297,15 @@ TEST(RankingTest, PruningNeverChangesResults) {
       .Structured(HealthyVolunteers(false));
   studies.push_back(no_text_other);
   std::shared_ptr<const Snapshot> snap = SnapshotOf(studies);
-  const patient::Profile p = PatientBuilder().Age(40).At(51.5074, -0.1278).Build();
+  const patient::Profile p =
+      PatientBuilder().Age(40).At(51.5074, -0.1278).Build();
   for (int k = 1; k <= 11; ++k) {
     for (const std::vector<Verdict>& verdicts :
-         std::vector<std::vector<Verdict>>{{},
-                                           {Verdict::kEligible, Verdict::kPossible},
-                                           {Verdict::kPossible},
-                                           {Verdict::kIneligible}}) {
+         std::vector<std::vector<Verdict>>{
+             {},
+             {Verdict::kEligible, Verdict::kPossible},
+             {Verdict::kPossible},
+             {Verdict::kIneligible}}) {
       MatchOptions o = AllOptions();
       o.top_k = k;
       o.verdicts = verdicts;
@@ -308,13 +324,16 @@ TEST(RankingTest, VerdictFilters) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf(RankingStudies());
   MatchOptions o = AllOptions();
   o.verdicts = {Verdict::kIneligible};
-  ASSERT_OK_AND_ASSIGN(MatchResponse inel, Matcher().Match(*snap, RankingPatient(), o));
+  ASSERT_OK_AND_ASSIGN(MatchResponse inel,
+                       Matcher().Match(*snap, RankingPatient(), o));
   EXPECT_THAT(Ids(inel), ElementsAre("NCT00000003"));
   o.verdicts = {Verdict::kEligible, Verdict::kPossible};  // the default
-  ASSERT_OK_AND_ASSIGN(MatchResponse fine, Matcher().Match(*snap, RankingPatient(), o));
-  EXPECT_THAT(Ids(fine), ElementsAre("NCT00000002", "NCT00000004", "NCT00000001",
-                                     "NCT00000005"));
-  EXPECT_EQ(fine.stats.ineligible, 1u);  // evaluated (stopped early), not returned
+  ASSERT_OK_AND_ASSIGN(MatchResponse fine,
+                       Matcher().Match(*snap, RankingPatient(), o));
+  EXPECT_THAT(Ids(fine), ElementsAre("NCT00000002", "NCT00000004",
+                                     "NCT00000001", "NCT00000005"));
+  EXPECT_EQ(fine.stats.ineligible,
+            1u);  // evaluated (stopped early), not returned
 }
 
 TEST(RankingTest, ScoreUsesConditionStrengthAndProximity) {
@@ -328,18 +347,21 @@ TEST(RankingTest, ScoreUsesConditionStrengthAndProximity) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf({near, far});
   ASSERT_OK_AND_ASSIGN(
       MatchResponse r,
-      Matcher().Match(*snap,
-                      PatientBuilder().Age(50).Mesh("D003924").At(51.5074, -0.1278).Build(),
-                      AllOptions()));
+      Matcher().Match(
+          *snap,
+          PatientBuilder().Age(50).Mesh("D003924").At(51.5074, -0.1278).Build(),
+          AllOptions()));
   ASSERT_EQ(r.results.size(), 2u);
   EXPECT_EQ(r.results[0].nct_id, "NCT00000002");
   // Both: every criterion satisfied (share 1), exact condition (1).
   EXPECT_DOUBLE_EQ(r.results[0].score, 0.6 + 0.25 + 0.15 * 1.0);
   const double paris_km = HaversineKm(51.5074, -0.1278, 48.8566, 2.3522);
-  EXPECT_NEAR(r.results[1].score, 0.6 + 0.25 + 0.15 / (1 + paris_km / 100), 1e-6);
+  EXPECT_NEAR(r.results[1].score, 0.6 + 0.25 + 0.15 / (1 + paris_km / 100),
+              1e-6);
 }
 
-// --- Status filter ----------------------------------------------------------------
+// --- Status filter
+// ----------------------------------------------------------------
 
 TEST(StatusFilterTest, DefaultIsRecruitingAndNotYetRecruiting) {
   std::vector<TestStudy> v;
@@ -354,7 +376,8 @@ TEST(StatusFilterTest, DefaultIsRecruitingAndNotYetRecruiting) {
   }
   std::shared_ptr<const Snapshot> snap = SnapshotOf(v);
   const patient::Profile p = PatientBuilder().Age(30).Build();
-  ASSERT_OK_AND_ASSIGN(MatchResponse def, Matcher().Match(*snap, p, MatchOptions{}));
+  ASSERT_OK_AND_ASSIGN(MatchResponse def,
+                       Matcher().Match(*snap, p, MatchOptions{}));
   EXPECT_THAT(Ids(def), ElementsAre("NCT00000001", "NCT00000002"));
   MatchOptions any;
   any.statuses.clear();
@@ -366,7 +389,8 @@ TEST(StatusFilterTest, DefaultIsRecruitingAndNotYetRecruiting) {
   EXPECT_THAT(Ids(c), ElementsAre("NCT00000003"));
 }
 
-// --- Geography ----------------------------------------------------------------------
+// --- Geography
+// ----------------------------------------------------------------------
 
 // Real city coordinates.
 constexpr double kLondon[] = {51.5074, -0.1278};
@@ -397,7 +421,8 @@ std::vector<TestStudy> GeoStudies() {
   // A site without a status inherits the study's (RECRUITING).
   TestStudy inherits("NCT00000005");
   inherits.Criterion({Age(18, std::nullopt)});
-  inherits.Site("Manchester Royal", kManchester[0], kManchester[1], "", "Manchester");
+  inherits.Site("Manchester Royal", kManchester[0], kManchester[1], "",
+                "Manchester");
   v.push_back(inherits);
   return v;
 }
@@ -406,7 +431,8 @@ TEST(GeoTest, NearestOpenSiteAndDistanceFilter) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf(GeoStudies());
   MatchOptions o = AllOptions();
   o.max_distance_km = 1000;
-  const patient::Profile p = PatientBuilder().Age(40).At(kLondon[0], kLondon[1]).Build();
+  const patient::Profile p =
+      PatientBuilder().Age(40).At(kLondon[0], kLondon[1]).Build();
   ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, p, o));
   // New York is beyond 1000 km; everything else stays (the unlocated study
   // too: its distance is not known).
@@ -429,7 +455,8 @@ TEST(GeoTest, NearestOpenSiteAndDistanceFilter) {
 
   o.include_unlocated = false;
   ASSERT_OK_AND_ASSIGN(MatchResponse located, Matcher().Match(*snap, p, o));
-  for (const MatchResult& m : located.results) EXPECT_NE(m.nct_id, "NCT00000004");
+  for (const MatchResult& m : located.results)
+    EXPECT_NE(m.nct_id, "NCT00000004");
   EXPECT_EQ(located.results.size(), 3u);
 }
 
@@ -441,12 +468,16 @@ TEST(GeoTest, ProfileLimitAndOptionLimitTheSmallerWins) {
   // Profile says 300 km: Manchester (263 km) only.
   ASSERT_OK_AND_ASSIGN(
       MatchResponse r,
-      Matcher().Match(*snap, PatientBuilder().Age(40).At(kLondon[0], kLondon[1], 300).Build(), o));
+      Matcher().Match(
+          *snap,
+          PatientBuilder().Age(40).At(kLondon[0], kLondon[1], 300).Build(), o));
   EXPECT_THAT(Ids(r), ElementsAre("NCT00000005"));
   o.max_distance_km = 100;  // now the option is smaller
   ASSERT_OK_AND_ASSIGN(
       MatchResponse none,
-      Matcher().Match(*snap, PatientBuilder().Age(40).At(kLondon[0], kLondon[1], 300).Build(), o));
+      Matcher().Match(
+          *snap,
+          PatientBuilder().Age(40).At(kLondon[0], kLondon[1], 300).Build(), o));
   EXPECT_TRUE(none.results.empty());
 }
 
@@ -455,10 +486,12 @@ TEST(GeoTest, NoPatientLocationNoFilterNoDistance) {
   MatchOptions o = AllOptions();
   o.max_distance_km = 10;
   o.include_unlocated = false;
-  ASSERT_OK_AND_ASSIGN(MatchResponse r,
-                       Matcher().Match(*snap, PatientBuilder().Age(40).Build(), o));
+  ASSERT_OK_AND_ASSIGN(
+      MatchResponse r,
+      Matcher().Match(*snap, PatientBuilder().Age(40).Build(), o));
   EXPECT_EQ(r.results.size(), 5u);
-  for (const MatchResult& m : r.results) EXPECT_FALSE(m.nearest_site.has_value());
+  for (const MatchResult& m : r.results)
+    EXPECT_FALSE(m.nearest_site.has_value());
 }
 
 TEST(GeoTest, NotYetRecruitingSitesCountOnlyWhenTheStudyIsNotYetRecruiting) {
@@ -472,8 +505,9 @@ TEST(GeoTest, NotYetRecruitingSitesCountOnlyWhenTheStudyIsNotYetRecruiting) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf({upcoming, running});
   ASSERT_OK_AND_ASSIGN(
       MatchResponse r,
-      Matcher().Match(*snap, PatientBuilder().Age(40).At(kLondon[0], kLondon[1]).Build(),
-                      AllOptions()));
+      Matcher().Match(
+          *snap, PatientBuilder().Age(40).At(kLondon[0], kLondon[1]).Build(),
+          AllOptions()));
   ASSERT_EQ(r.results.size(), 2u);
   for (const MatchResult& m : r.results) {
     ASSERT_TRUE(m.nearest_site.has_value()) << m.nct_id;
@@ -498,22 +532,29 @@ TEST(GeoTest, NearestAmongManySitesIsTheTrueNearest) {
     const double lat = -80 + 160 * next();
     const double lon = -180 + 360 * next();
     const bool is_open = i % 3 != 0;
-    s.Site(absl::StrFormat("Site %d", i), lat, lon, is_open ? "RECRUITING" : "COMPLETED");
+    s.Site(absl::StrFormat("Site %d", i), lat, lon,
+           is_open ? "RECRUITING" : "COMPLETED");
     // The snapshot keeps coordinates as float.
-    if (is_open) open.emplace_back(static_cast<float>(lat), static_cast<float>(lon));
+    if (is_open)
+      open.emplace_back(static_cast<float>(lat), static_cast<float>(lon));
   }
   std::shared_ptr<const Snapshot> snap = SnapshotOf({s});
-  const double places[][2] = {{51.5, -0.1}, {-33.9, 151.2}, {0, 179.9}, {89, 0},
-                              {-89, 45}, {40.7, -74}, {1.3, 103.8}};
+  const double places[][2] = {{51.5, -0.1}, {-33.9, 151.2}, {0, 179.9},
+                              {89, 0},      {-89, 45},      {40.7, -74},
+                              {1.3, 103.8}};
   for (const auto& pl : places) {
     double best = 1e18;
-    for (const auto& [lat, lon] : open) best = std::min(best, HaversineKm(pl[0], pl[1], lat, lon));
+    for (const auto& [lat, lon] : open)
+      best = std::min(best, HaversineKm(pl[0], pl[1], lat, lon));
     ASSERT_OK_AND_ASSIGN(
         MatchResponse r,
-        Matcher().Match(*snap, PatientBuilder().Age(40).At(pl[0], pl[1]).Build(), AllOptions()));
+        Matcher().Match(*snap,
+                        PatientBuilder().Age(40).At(pl[0], pl[1]).Build(),
+                        AllOptions()));
     ASSERT_EQ(r.results.size(), 1u);
     ASSERT_TRUE(r.results[0].nearest_site.has_value());
-    EXPECT_NEAR(r.results[0].nearest_site->distance_km, best, 1e-6) << pl[0] << "," << pl[1];
+    EXPECT_NEAR(r.results[0].nearest_site->distance_km, best, 1e-6)
+        << pl[0] << "," << pl[1];
     EXPECT_EQ(r.results[0].nearest_site->site.status, "RECRUITING");
   }
 }
@@ -529,27 +570,35 @@ TEST(CandidatesTest, UnlinkedConditionsDoNotHideEveryStudy) {
   // One linked condition selects; the unlinked one is noted by position.
   ASSERT_OK_AND_ASSIGN(
       MatchResponse linked,
-      Matcher().Match(*snap, PatientBuilder().Mesh("D003924").Text("zzz-unknown").Build(), o));
+      Matcher().Match(
+          *snap, PatientBuilder().Mesh("D003924").Text("zzz-unknown").Build(),
+          o));
   EXPECT_THAT(Ids(linked), ElementsAre("NCT00000001"));
-  EXPECT_THAT(linked.notes, ElementsAre("conditions[1]: not linked to any study condition"));
+  EXPECT_THAT(linked.notes,
+              ElementsAre("conditions[1]: not linked to any study condition"));
   // Nothing links: every study is considered rather than none.
-  ASSERT_OK_AND_ASSIGN(MatchResponse none,
-                       Matcher().Match(*snap, PatientBuilder().Text("zzz-unknown").Build(), o));
+  ASSERT_OK_AND_ASSIGN(
+      MatchResponse none,
+      Matcher().Match(*snap, PatientBuilder().Text("zzz-unknown").Build(), o));
   EXPECT_EQ(none.results.size(), 2u);
   EXPECT_EQ(none.notes.size(), 2u);
 }
 
 TEST(CandidatesTest, EmptySnapshot) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf({});
-  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), AllOptions()));
+  ASSERT_OK_AND_ASSIGN(MatchResponse r,
+                       Matcher().Match(*snap, RankingPatient(), AllOptions()));
   EXPECT_TRUE(r.results.empty());
   ASSERT_OK_AND_ASSIGN(
       MatchResponse c,
-      Matcher().Match(*snap, PatientBuilder().Mesh("D003924").At(1, 2, 10).Build(), AllOptions()));
+      Matcher().Match(*snap,
+                      PatientBuilder().Mesh("D003924").At(1, 2, 10).Build(),
+                      AllOptions()));
   EXPECT_TRUE(c.results.empty());
 }
 
-// --- Cancellation and validation ---------------------------------------------------
+// --- Cancellation and validation
+// ---------------------------------------------------
 
 std::shared_ptr<const Snapshot> ManyStudies(int n) {
   std::vector<TestStudy> v;
@@ -575,14 +624,16 @@ TEST(CancellationTest, InterruptDuringTheScan) {
   o.evaluate_all = true;  // visit every study (the bound would stop at 51)
   int calls = 0;
   o.interrupt = [&calls] {
-    return ++calls >= 3 ? absl::DeadlineExceededError("deadline") : absl::OkStatus();
+    return ++calls >= 3 ? absl::DeadlineExceededError("deadline")
+                        : absl::OkStatus();
   };
   EXPECT_THAT(Matcher().Match(*snap, RankingPatient(), o),
               StatusIs(absl::StatusCode::kDeadlineExceeded));
   EXPECT_EQ(calls, 3);  // before the scan, after 256, after 512 candidates
   // Never interrupted: completes.
   o.interrupt = [] { return absl::OkStatus(); };
-  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), o));
+  ASSERT_OK_AND_ASSIGN(MatchResponse r,
+                       Matcher().Match(*snap, RankingPatient(), o));
   EXPECT_EQ(r.stats.candidates, 1000u);
 }
 
@@ -591,14 +642,16 @@ TEST(RankingTest, WithoutConditionsTheScanStopsAtTheFirstStudyThatCannotRank) {
   // 51st bound already cannot beat them.
   std::shared_ptr<const Snapshot> snap = ManyStudies(1000);
   MatchOptions o = AllOptions();
-  ASSERT_OK_AND_ASSIGN(MatchResponse r, Matcher().Match(*snap, RankingPatient(), o));
+  ASSERT_OK_AND_ASSIGN(MatchResponse r,
+                       Matcher().Match(*snap, RankingPatient(), o));
   ASSERT_EQ(r.results.size(), 50u);
   EXPECT_EQ(r.results.front().nct_id, "NCT00000001");
   EXPECT_EQ(r.results.back().nct_id, "NCT00000050");
   EXPECT_EQ(r.stats.evaluated, 50u);
   EXPECT_EQ(r.stats.candidates, 51u);
   o.evaluate_all = true;
-  ASSERT_OK_AND_ASSIGN(MatchResponse all, Matcher().Match(*snap, RankingPatient(), o));
+  ASSERT_OK_AND_ASSIGN(MatchResponse all,
+                       Matcher().Match(*snap, RankingPatient(), o));
   EXPECT_EQ(Ids(all), Ids(r));
   EXPECT_EQ(all.stats.evaluated, 1000u);
 }
@@ -608,14 +661,18 @@ TEST(ValidationTest, BadOptions) {
   const patient::Profile p = RankingPatient();
   MatchOptions o;
   o.top_k = 0;
-  EXPECT_THAT(Matcher().Match(*snap, p, o), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Matcher().Match(*snap, p, o),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   o.top_k = kMaxTopK + 1;
-  EXPECT_THAT(Matcher().Match(*snap, p, o), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Matcher().Match(*snap, p, o),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   o.top_k = 10;
   o.max_distance_km = -1;
-  EXPECT_THAT(Matcher().Match(*snap, p, o), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Matcher().Match(*snap, p, o),
+              StatusIs(absl::StatusCode::kInvalidArgument));
   o.max_distance_km = std::numeric_limits<double>::quiet_NaN();
-  EXPECT_THAT(Matcher().Match(*snap, p, o), StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(Matcher().Match(*snap, p, o),
+              StatusIs(absl::StatusCode::kInvalidArgument));
 }
 
 TEST(ValidationTest, BadMatcherOptions) {
@@ -628,17 +685,22 @@ TEST(ValidationTest, BadMatcherOptions) {
               StatusIs(Code::kInvalidArgument));
   EXPECT_THAT(Matcher::Create({.reference_uln = {{"ast", 40}, {"ast", 35}}}),
               StatusIs(Code::kInvalidArgument));
-  EXPECT_THAT(Matcher::Create({.weights = {0, 0, 0}}), StatusIs(Code::kInvalidArgument));
-  EXPECT_THAT(Matcher::Create({.weights = {-1, 1, 1}}), StatusIs(Code::kInvalidArgument));
-  EXPECT_THAT(Matcher::Create({.proximity_scale_km = 0}), StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(Matcher::Create({.weights = {0, 0, 0}}),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(Matcher::Create({.weights = {-1, 1, 1}}),
+              StatusIs(Code::kInvalidArgument));
+  EXPECT_THAT(Matcher::Create({.proximity_scale_km = 0}),
+              StatusIs(Code::kInvalidArgument));
   EXPECT_OK(Matcher::Create({.reference_uln = {{"ast", 40}, {"alt", 40}}}));
 }
 
 TEST(ConcurrencyTest, ManyThreadsOneSnapshot) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf(GeoStudies());
   const Matcher matcher;
-  const patient::Profile p = PatientBuilder().Age(40).At(kLondon[0], kLondon[1]).Build();
-  ASSERT_OK_AND_ASSIGN(MatchResponse expected, matcher.Match(*snap, p, AllOptions()));
+  const patient::Profile p =
+      PatientBuilder().Age(40).At(kLondon[0], kLondon[1]).Build();
+  ASSERT_OK_AND_ASSIGN(MatchResponse expected,
+                       matcher.Match(*snap, p, AllOptions()));
   std::atomic<int> mismatches{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t) {

@@ -3,7 +3,6 @@
 #include "match/snapshot.h"
 
 #include <algorithm>
-
 #include <string>
 #include <vector>
 
@@ -29,13 +28,15 @@ TEST(SnapshotBuilderTest, RejectsBadInput) {
 
   TestStudy mismatch("NCT00000001");
   mismatch.compiled.nct_id = "NCT00000002";
-  EXPECT_THAT(b.Add(mismatch.study, mismatch.compiled),
-              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("belong to")));
+  EXPECT_THAT(
+      b.Add(mismatch.study, mismatch.compiled),
+      StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("belong to")));
 
   TestStudy ok("NCT00000001");
   ok.Criterion({Age(18, std::nullopt)});
   EXPECT_OK(b.Add(ok.study, ok.compiled));
-  EXPECT_THAT(b.Add(ok.study, ok.compiled), StatusIs(absl::StatusCode::kAlreadyExists));
+  EXPECT_THAT(b.Add(ok.study, ok.compiled),
+              StatusIs(absl::StatusCode::kAlreadyExists));
   EXPECT_EQ(b.size(), 1u);
 }
 
@@ -43,7 +44,8 @@ TEST(SnapshotBuilderTest, RejectsInconsistentCompiledIndexes) {
   auto check = [](TestStudy s, std::string_view what) {
     SCOPED_TRACE(what);
     SnapshotBuilder b;
-    EXPECT_THAT(b.Add(s.study, s.compiled), StatusIs(absl::StatusCode::kInvalidArgument));
+    EXPECT_THAT(b.Add(s.study, s.compiled),
+                StatusIs(absl::StatusCode::kInvalidArgument));
   };
   TestStudy base("NCT00000001");
   const int parent = base.Criterion({Age(18, std::nullopt)});
@@ -101,10 +103,13 @@ TEST(SnapshotTest, ConvenienceBuildReportsErrors) {
 TEST(SnapshotTest, MeshIdsNormalisedAndAncestryFromSingleConditionStudies) {
   TestStudy single("NCT00000001");
   single.Conditions({{"D003924", "Diabetes Mellitus, Type 2"}},
-                    {{"D000003920", "Diabetes Mellitus"}, {"D004700", "Endocrine System Diseases"}});
+                    {{"D000003920", "Diabetes Mellitus"},
+                     {"D004700", "Endocrine System Diseases"}});
   TestStudy multi("NCT00000002");
-  multi.Conditions({{"D001943", "Breast Neoplasms"}, {"D000003924", "Diabetes Mellitus, Type 2"}},
-                   {{"D009369", "Neoplasms"}, {"D003920", "Diabetes Mellitus"}});
+  multi.Conditions(
+      {{"D001943", "Breast Neoplasms"},
+       {"D000003924", "Diabetes Mellitus, Type 2"}},
+      {{"D009369", "Neoplasms"}, {"D003920", "Diabetes Mellitus"}});
   std::shared_ptr<const Snapshot> snap = SnapshotOf({single, multi});
   auto ids = [&](const std::vector<uint32_t>& keys) {
     std::vector<std::string> out;
@@ -112,8 +117,10 @@ TEST(SnapshotTest, MeshIdsNormalisedAndAncestryFromSingleConditionStudies) {
     return out;
   };
   EXPECT_THAT(ids(snap->study(0).condition_meshes), ElementsAre("D000003924"));
-  EXPECT_THAT(ids(snap->study(0).ancestors), ElementsAre("D000003920", "D000004700"));
-  EXPECT_THAT(ids(snap->study(1).condition_meshes), ElementsAre("D000001943", "D000003924"));
+  EXPECT_THAT(ids(snap->study(0).ancestors),
+              ElementsAre("D000003920", "D000004700"));
+  EXPECT_THAT(ids(snap->study(1).condition_meshes),
+              ElementsAre("D000001943", "D000003924"));
 
   const uint32_t t2d = snap->MeshKey("D000003924");
   ASSERT_NE(t2d, internal::kNoId);
@@ -142,17 +149,20 @@ TEST(SnapshotTest, PostingLists) {
   TestStudy d("NCT00000004");  // an exclusion does not make a study relevant
   d.Criterion({HasCondition({Concept("type 2 diabetes", {"D003924"})}, kExcl)});
   std::shared_ptr<const Snapshot> snap = SnapshotOf({a, b, c, d});
-  const std::vector<uint32_t>* t2d = snap->StudiesWithMesh(snap->MeshKey("D000003924"));
+  const std::vector<uint32_t>* t2d =
+      snap->StudiesWithMesh(snap->MeshKey("D000003924"));
   ASSERT_NE(t2d, nullptr);
   EXPECT_THAT(*t2d, ElementsAre(0u));
-  const std::vector<uint32_t>* dm = snap->StudiesWithMesh(snap->MeshKey("D000003920"));
+  const std::vector<uint32_t>* dm =
+      snap->StudiesWithMesh(snap->MeshKey("D000003920"));
   ASSERT_NE(dm, nullptr);
   EXPECT_THAT(*dm, ElementsAre(1u));
   const std::vector<uint32_t>* dm_anc =
       snap->StudiesWithAncestor(snap->MeshKey("D000003920"));
   ASSERT_NE(dm_anc, nullptr);
   EXPECT_THAT(*dm_anc, ElementsAre(0u));
-  const std::vector<uint32_t>* covid = snap->StudiesWithTerm(snap->TermKey("long covid"));
+  const std::vector<uint32_t>* covid =
+      snap->StudiesWithTerm(snap->TermKey("long covid"));
   ASSERT_NE(covid, nullptr);
   EXPECT_THAT(*covid, ElementsAre(2u));
   std::optional<uint16_t> rec = snap->StatusIndex("RECRUITING");
@@ -163,7 +173,9 @@ TEST(SnapshotTest, PostingLists) {
 
 TEST(SnapshotTest, SitesKeepOnlyLocatedOnesAndMarkOpenOnes) {
   TestStudy s("NCT00000001");
-  s.Site("A", 1, 2, "RECRUITING").Site("B", 3, 4, "COMPLETED").Site("C", 5, 6, "");
+  s.Site("A", 1, 2, "RECRUITING")
+      .Site("B", 3, 4, "COMPLETED")
+      .Site("C", 5, 6, "");
   model::Location nogeo;
   nogeo.facility = "No geo";
   s.study.locations.push_back(nogeo);
@@ -223,14 +235,18 @@ TEST(SnapshotTest, RepeatedStringsAreStoredOnce) {
     v.push_back(s);
   }
   std::shared_ptr<const Snapshot> snap = SnapshotOf(v);
-  EXPECT_EQ(snap->study(0).sites[0].facility, snap->study(49).sites[0].facility);
-  EXPECT_EQ(snap->study(0).predicates[0].rule_id, snap->study(49).predicates[0].rule_id);
+  EXPECT_EQ(snap->study(0).sites[0].facility,
+            snap->study(49).sites[0].facility);
+  EXPECT_EQ(snap->study(0).predicates[0].rule_id,
+            snap->study(49).predicates[0].rule_id);
   EXPECT_LT(snap->stats().strings, 20u);
 }
 
 TEST(NormalizeTermTest, PunctuationCaseSpaces) {
-  EXPECT_EQ(NormalizeTerm("Diabetes Mellitus, Type 2"), "diabetes mellitus type 2");
-  EXPECT_EQ(NormalizeTerm("  Non-Small-Cell   Lung Cancer. "), "non small cell lung cancer");
+  EXPECT_EQ(NormalizeTerm("Diabetes Mellitus, Type 2"),
+            "diabetes mellitus type 2");
+  EXPECT_EQ(NormalizeTerm("  Non-Small-Cell   Lung Cancer. "),
+            "non small cell lung cancer");
   EXPECT_EQ(NormalizeTerm("Sjögren's"), "sjögren s");
   EXPECT_THAT(NormalizeTerm(" ,.; "), IsEmpty());
 }
