@@ -20,6 +20,10 @@ const std::vector<SubcommandInfo>& Subcommands() {
            &SyncCommand},
           {"import", "Load studies from files into the local store.",
            &ImportCommand},
+          {"criteria",
+           "Show studies' compiled eligibility criteria; coverage; "
+           "recompile.",
+           &CriteriaCommand},
       };
   return *kSubcommands;
 }

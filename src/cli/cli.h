@@ -36,6 +36,8 @@ int VersionCommand(const std::vector<std::string>& args);
 int SyncCommand(const std::vector<std::string>& args);    // sync_command.cc
 int ImportCommand(const std::vector<std::string>& args);  // import_command.cc
 int ServeCommand(const std::vector<std::string>& args);   // serve_command.cc
+// criteria_command.cc
+int CriteriaCommand(const std::vector<std::string>& args);
 
 }  // namespace trialmatch::cli
 

@@ -9,6 +9,7 @@
 
 #include "cli/cli.h"
 #include "cli/command_flags.h"
+#include "cli/criteria_step.h"
 #include "cli/flags.h"
 #include "store/study_store.h"
 #include "sync/importer.h"
@@ -41,6 +42,8 @@ int ImportCommand(const std::vector<std::string>& args) {
   flags.String("format", &format,
                "auto, array, page, jsonl, values or directory");
   flags.String("log_level", &log_level, "debug, info, warning or error");
+  CriteriaStep criteria_step;
+  criteria_step.RegisterFlags(flags);
   std::vector<std::string> rest;
   if (std::optional<int> exit = ParseFlagsOrExit(flags, args, &rest)) {
     return *exit;
@@ -57,6 +60,7 @@ int ImportCommand(const std::vector<std::string>& args) {
               << "\n";
     return kExitUsage;
   }
+  if (!criteria_step.LoadRules("trialmatch import")) return kExitFailure;
   options.format = *parsed_format;
   options.wanted_statuses = sync::WantedStatusesFromFlag(statuses);
   if (options.batch_size < 1) {
@@ -90,7 +94,9 @@ int ImportCommand(const std::vector<std::string>& args) {
                      static_cast<int64_t>(report->problems.size())
               << " more\n";
   }
-  return report->stopped.ok() ? kExitOk : kExitFailure;
+  // What was stored gets compiled, also after an import that stopped early.
+  const int compiled = criteria_step.Run("trialmatch import", **store);
+  return report->stopped.ok() ? compiled : kExitFailure;
 }
 
 }  // namespace trialmatch::cli

@@ -4,6 +4,8 @@
 //
 // Start-up order (each step logged):
 //   1. flags → option structs (usage errors exit 2 before anything starts);
+//      the eligibility rules load (--rules, else the search of
+//      cli/rules_location.h); a rules error is fatal: exit 1, nothing starts;
 //   2. SIGTERM/SIGINT blocked before any thread exists (server/signals.h);
 //   3. the gRPC server starts listening with health NOT_SERVING; the bound
 //      port is logged ("listening on HOST:PORT") and written to --port_file;
@@ -11,7 +13,14 @@
 //      server says so and keeps serving the store);
 //   5. the store opens — retried while another process holds its lock —
 //      then health turns SERVING;
-//   6. the sync scheduler starts when --sync_interval > 0.
+//   6. the criteria refresher starts (sync/criteria_refresh.h): in the
+//      background it compiles the studies whose stored entry is missing or
+//      stale (new compiler or rules version, changed record), then again
+//      after each sync that changed the store and when the rule files change
+//      (checked every --rules_check_interval; a failed reload keeps the
+//      current rules). Health does not wait for it: GetStudyCriteria and
+//      include_criteria compile on the fly whatever is not compiled yet;
+//   7. the sync scheduler starts when --sync_interval > 0.
 // SIGTERM/SIGINT: health NOT_SERVING, Shutdown(now + --shutdown_grace),
 // background work stopped, exit 0.
 #include <csignal>
@@ -30,7 +39,9 @@
 #include "cli/cli.h"
 #include "cli/command_flags.h"
 #include "cli/flags.h"
+#include "cli/rules_location.h"
 #include "common/logging.h"
+#include "criteria/rule_set.h"
 #include "ctgov/client.h"
 #include "ctgov/curl_transport.h"
 #include "server/call_context.h"
@@ -39,6 +50,7 @@
 #include "server/study_backend.h"
 #include "server/study_service.h"
 #include "store/study_store.h"
+#include "sync/criteria_refresh.h"
 #include "sync/scheduler.h"
 #include "sync/syncer.h"
 #include "trialmatch/version.h"
@@ -61,6 +73,8 @@ struct ServeFlags {
   std::string log_level = "info";
   std::vector<std::string> statuses;
   std::string rules;
+  absl::Duration rules_check_interval = absl::Seconds(30);
+  int compile_threads = 1;
   int upstream_attempts = 3;
   absl::Duration upstream_timeout = absl::Seconds(30);
   absl::Duration upstream_retry_budget = absl::Seconds(20);
@@ -136,8 +150,14 @@ int ServeCommand(const std::vector<std::string>& args) {
                    "overall statuses in scope for sync and cached studies "
                    "(comma-separated; default RECRUITING,NOT_YET_RECRUITING)");
   flags.String("rules", &f.rules,
-               "eligibility rules directory (reserved for the matching "
-               "service; not used by StudyService)");
+               "eligibility rules directory (default: $TRIALMATCH_RULES_DIR, "
+               "the source tree's rules/, /usr/share/trialmatch/rules); a "
+               "rules error at start-up is fatal");
+  flags.Duration("rules_check_interval", &f.rules_check_interval,
+                 "check the rules directory for changes this often and "
+                 "reload (a failed reload keeps the current rules; 0 = never)");
+  flags.Int("compile_threads", &f.compile_threads,
+            "threads compiling eligibility criteria in the background");
   flags.Int("upstream_attempts", &f.upstream_attempts,
             "attempts per upstream call on the request path (1 = no retry)");
   flags.Duration("upstream_timeout", &f.upstream_timeout,
@@ -165,20 +185,33 @@ int ServeCommand(const std::vector<std::string>& args) {
   }
   if (!ApplyLogLevelFlag(kCmd, f.log_level)) return kExitUsage;
   if (f.upstream_attempts < 1 || f.store_threads < 1 ||
-      f.upstream_threads < 1 || f.max_response_bytes < (64 << 10) ||
-      f.max_response_bytes > (64 << 20) ||
+      f.upstream_threads < 1 || f.compile_threads < 1 ||
+      f.rules_check_interval < absl::ZeroDuration() ||
+      f.max_response_bytes < (64 << 10) || f.max_response_bytes > (64 << 20) ||
       f.shutdown_grace < absl::ZeroDuration() ||
       f.max_cache_age < absl::ZeroDuration() ||
       f.sync_interval < absl::ZeroDuration() ||
       f.upstream_timeout <= absl::ZeroDuration() ||
       f.upstream_probe_interval <= absl::ZeroDuration()) {
     std::cerr << kCmd
-              << ": --upstream_attempts, --store_threads and "
-                 "--upstream_threads must be >= 1, --max_response_bytes in "
+              << ": --upstream_attempts, --store_threads, --upstream_threads "
+                 "and --compile_threads must be >= 1, --max_response_bytes in "
                  "64 KiB..64 MiB, durations not negative (timeouts and the "
                  "probe interval > 0)\n";
     return kExitUsage;
   }
+
+  // 1b. The rules: a start-up error is fatal.
+  RulesLocation rules_location;
+  absl::StatusOr<std::shared_ptr<const criteria::RuleSet>> loaded_rules =
+      FindAndLoadRules(f.rules, &rules_location);
+  if (!loaded_rules.ok()) {
+    TM_LOG_ERROR(kLog, loaded_rules.status().message(), "; refusing to start");
+    return kExitFailure;
+  }
+  TM_LOG_INFO(kLog, "eligibility rules ", (*loaded_rules)->version(), " from ",
+              rules_location.dir.string(), " (", rules_location.origin, ")");
+  criteria::RuleSetHolder rules(*std::move(loaded_rules));
 
   // 2. Before any thread exists (gRPC, curl, the prober ...).
   if (absl::Status s = server::BlockTerminationSignals(); !s.ok()) {
@@ -221,6 +254,7 @@ int ServeCommand(const std::vector<std::string>& args) {
   backend_options.max_response_bytes =
       static_cast<std::size_t>(f.max_response_bytes);
   backend_options.server_version = TRIALMATCH_VERSION;
+  backend_options.rules = &rules;
   auto backend = std::make_shared<server::StudyBackend>(
       backend_options, upstream, &monitor, common::SystemClock::Default());
   server::StudyService service(backend,
@@ -250,11 +284,6 @@ int ServeCommand(const std::vector<std::string>& args) {
     srv.Shutdown(absl::ZeroDuration());
     srv.Wait();
     return kExitFailure;
-  }
-  if (!f.rules.empty()) {
-    TM_LOG_INFO(kLog,
-                "--rules is reserved for the matching service; "
-                "StudyService does not use it");
   }
 
   absl::Notification stopping;
@@ -300,6 +329,7 @@ int ServeCommand(const std::vector<std::string>& args) {
     stopping.WaitForNotificationWithTimeout(absl::Seconds(1));
   }
   std::unique_ptr<sync::SyncScheduler> scheduler;
+  std::unique_ptr<sync::CriteriaRefresher> refresher;
   if (store != nullptr) {
     backend->AttachStore(store);
     if (absl::StatusOr<store::StoreStats> stats = store->GetStats();
@@ -310,7 +340,22 @@ int ServeCommand(const std::vector<std::string>& args) {
     srv.readiness().MarkReady("store");
     TM_LOG_INFO(kLog, "SERVING");
 
-    // 6. Periodic sync.
+    // 6. Compiled criteria in the background.
+    sync::CriteriaRefresherOptions refresher_options;
+    refresher_options.refresh.threads = f.compile_threads;
+    refresher_options.rules_dir = rules_location.dir;
+    refresher_options.rules_check_interval = f.rules_check_interval;
+    refresher = std::make_unique<sync::CriteriaRefresher>(
+        store.get(), &rules, refresher_options,
+        [](const sync::RefreshReport& report) {
+          // The matcher's snapshot rebuild hooks in here.
+          if (report.stale == 0) {
+            TM_LOG_INFO(kLog, report.Summary());
+          }
+        });
+    refresher->Start();
+
+    // 7. Periodic sync.
     if (syncing) {
       sync::SchedulerConfig config;
       config.ctgov.base_url = f.ctgov_base_url;
@@ -319,9 +364,10 @@ int ServeCommand(const std::vector<std::string>& args) {
       config.schedule.interval = f.sync_interval;
       absl::StatusOr<std::unique_ptr<sync::SyncScheduler>> created =
           sync::SyncScheduler::Create(
-              store.get(), config, [](const sync::SyncReport& report) {
-                // The matcher's snapshot rebuild hooks in here.
+              store.get(), config,
+              [r = refresher.get()](const sync::SyncReport& report) {
                 TM_LOG_INFO(kLog, "store changed by sync: ", report.Summary());
+                r->RequestRefresh();  // compiles the new and changed studies
               });
       if (created.ok()) {
         scheduler = *std::move(created);
@@ -335,6 +381,7 @@ int ServeCommand(const std::vector<std::string>& args) {
   srv.Wait();
   TM_LOG_INFO(kLog, "server stopped; finishing background work");
   if (scheduler != nullptr) scheduler->Stop();
+  if (refresher != nullptr) refresher->Stop();
   monitor.StopProber();
   service.Shutdown();
   watcher.Stop();

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "cli/cli.h"
 #include "cli/command_flags.h"
+#include "cli/criteria_step.h"
 #include "cli/flags.h"
 #include "ctgov/client.h"
 #include "store/study_store.h"
@@ -71,6 +72,8 @@ int SyncCommand(const std::vector<std::string>& args) {
                  "first time)");
   flags.Int("page_size", &sync_options.page_size, "studies per page (1-1000)");
   flags.String("log_level", &log_level, "debug, info, warning or error");
+  CriteriaStep criteria_step;
+  criteria_step.RegisterFlags(flags);
   std::vector<std::string> rest;
   if (std::optional<int> exit = ParseFlagsOrExit(flags, args, &rest)) {
     return *exit;
@@ -81,6 +84,7 @@ int SyncCommand(const std::vector<std::string>& args) {
   }
   if (!ApplyLogLevelFlag("trialmatch sync", log_level)) return kExitUsage;
   sync_options.wanted_statuses = sync::WantedStatusesFromFlag(statuses);
+  if (!criteria_step.LoadRules("trialmatch sync")) return kExitFailure;
 
   absl::StatusOr<ctgov::CtgovClient> client =
       ctgov::CtgovClient::CreateDefault(ctgov_options);
@@ -126,7 +130,7 @@ int SyncCommand(const std::vector<std::string>& args) {
     return kExitFailure;
   }
   std::cout << report->Summary() << "\n";
-  return kExitOk;
+  return criteria_step.Run("trialmatch sync", **store, &g_sync_interrupted);
 }
 
 }  // namespace trialmatch::cli

@@ -10,10 +10,13 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "common/strings.h"
+#include "criteria/compiler.h"
 #include "model/study.h"
 #include "server/convert.h"
+#include "server/criteria_convert.h"
 #include "server/grpc_status.h"
 #include "server/page_token.h"
+#include "sync/criteria_refresh.h"
 
 namespace trialmatch::server {
 
@@ -523,7 +526,7 @@ void StudyBackend::WriteBack(std::string record_json) {
   }
 }
 
-StudyBackend::Maybe<v1::GetStudyResponse> StudyBackend::GetStudyLocal(
+StudyBackend::Maybe<v1::GetStudyResponse> StudyBackend::StudyLocal(
     const v1::GetStudyRequest& r) {
   absl::StatusOr<std::string> id = NormalizeNctId(r.nct_id());
   if (!id.ok()) return id.status();
@@ -548,7 +551,7 @@ StudyBackend::Maybe<v1::GetStudyResponse> StudyBackend::GetStudyLocal(
   return std::nullopt;
 }
 
-absl::StatusOr<v1::GetStudyResponse> StudyBackend::GetStudyUpstream(
+absl::StatusOr<v1::GetStudyResponse> StudyBackend::StudyUpstream(
     const v1::GetStudyRequest& r) {
   TRIALMATCH_ASSIGN_OR_RETURN(std::string id, NormalizeNctId(r.nct_id()));
   TRIALMATCH_RETURN_IF_ERROR(ValidateFormat(r.format()));
@@ -593,6 +596,120 @@ absl::StatusOr<v1::GetStudyResponse> StudyBackend::GetStudyUpstream(
         " bytes as a response, over the server's response limit of ",
         options_.max_response_bytes,
         " bytes; request fewer fields (e.g. leave out ResultsSection)"));
+  }
+  return resp;
+}
+
+StudyBackend::Maybe<v1::GetStudyResponse> StudyBackend::GetStudyLocal(
+    const v1::GetStudyRequest& r) {
+  if (absl::Status s = ValidateIncludeCriteria(r); !s.ok()) return s;
+  Maybe<v1::GetStudyResponse> answer = StudyLocal(r);
+  if (answer.has_value()) {
+    if (absl::Status s = AttachCriteria(r, &*answer); !s.ok()) return s;
+  }
+  return answer;
+}
+
+absl::StatusOr<v1::GetStudyResponse> StudyBackend::GetStudyUpstream(
+    const v1::GetStudyRequest& r) {
+  TRIALMATCH_RETURN_IF_ERROR(ValidateIncludeCriteria(r));
+  absl::StatusOr<v1::GetStudyResponse> answer = StudyUpstream(r);
+  TRIALMATCH_RETURN_IF_ERROR(AttachCriteria(r, &answer));
+  return answer;
+}
+
+absl::Status StudyBackend::ValidateIncludeCriteria(
+    const v1::GetStudyRequest& r) const {
+  if (!r.include_criteria()) return absl::OkStatus();
+  if (IsCsv(r.format()) || !r.fields().empty()) {
+    return absl::InvalidArgumentError(
+        "include_criteria needs the whole JSON record: leave out fields and "
+        "the CSV format");
+  }
+  if (options_.rules == nullptr) {
+    return absl::FailedPreconditionError(
+        "this server has no eligibility rules configured (criteria are not "
+        "available)");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status StudyBackend::AttachCriteria(
+    const v1::GetStudyRequest& r, absl::StatusOr<v1::GetStudyResponse>* resp) {
+  if (!r.include_criteria() || !resp->ok()) return absl::OkStatus();
+  v1::GetStudyResponse& out = **resp;
+  absl::StatusOr<std::shared_ptr<store::StudyStore>> store = Store();
+  const criteria::Compiler compiler(options_.rules->Get());
+  absl::StatusOr<sync::LoadedCriteria> loaded = sync::LoadOrCompileRecord(
+      store.ok() ? store->get() : nullptr, compiler, out.study().record_json(),
+      {.write_back = true, .clock = &clock_});
+  if (!loaded.ok()) {
+    if (loaded.status().code() == absl::StatusCode::kDataLoss) {
+      return absl::InternalError(absl::StrCat("compiling the criteria of ",
+                                              out.study().nct_id(), ": ",
+                                              loaded.status().message()));
+    }
+    return StoreFailure(loaded.status(), "GetCompiled");
+  }
+  CompiledStudyToProto(loaded->compiled, out.mutable_criteria());
+  out.set_criteria_origin(loaded->from_store
+                              ? v1::CRITERIA_ORIGIN_STORED
+                              : v1::CRITERIA_ORIGIN_COMPILED_ON_REQUEST);
+  if (out.ByteSizeLong() > options_.max_response_bytes) {
+    *resp = absl::ResourceExhaustedError(absl::StrCat(
+        "study ", out.study().nct_id(), " with its criteria is ",
+        out.ByteSizeLong(), " bytes as a response, over the server's limit of ",
+        options_.max_response_bytes,
+        " bytes; ask GetStudyCriteria and GetStudy separately"));
+  }
+  return absl::OkStatus();
+}
+
+// --- GetStudyCriteria --------------------------------------------------------
+
+StudyBackend::Maybe<v1::GetStudyCriteriaResponse>
+StudyBackend::GetStudyCriteriaLocal(const v1::GetStudyCriteriaRequest& r) {
+  return GetStudyCriteria(r);
+}
+
+absl::StatusOr<v1::GetStudyCriteriaResponse> StudyBackend::GetStudyCriteria(
+    const v1::GetStudyCriteriaRequest& r) {
+  TRIALMATCH_ASSIGN_OR_RETURN(std::string id, NormalizeNctId(r.nct_id()));
+  if (options_.rules == nullptr) {
+    return absl::FailedPreconditionError(
+        "this server has no eligibility rules configured (criteria are not "
+        "available)");
+  }
+  TRIALMATCH_ASSIGN_OR_RETURN(std::shared_ptr<store::StudyStore> store,
+                              Store());
+  const criteria::Compiler compiler(options_.rules->Get());
+  absl::StatusOr<sync::LoadedCriteria> loaded = sync::LoadOrCompile(
+      *store, compiler, id, {.write_back = true, .clock = &clock_});
+  if (!loaded.ok()) {
+    switch (loaded.status().code()) {
+      case absl::StatusCode::kNotFound:
+        return absl::NotFoundError(absl::StrCat(
+            "study ", id,
+            " is not in the local store (sync or import it first)"));
+      case absl::StatusCode::kDataLoss:
+        TM_LOG_ERROR("server", loaded.status().ToString());
+        return absl::InternalError(
+            absl::StrCat("the stored record of ", id, " cannot be read"));
+      default:
+        return StoreFailure(loaded.status(), "GetCompiled");
+    }
+  }
+  v1::GetStudyCriteriaResponse resp;
+  CompiledStudyToProto(loaded->compiled, resp.mutable_criteria());
+  resp.set_eligibility_criteria(std::move(loaded->eligibility_criteria));
+  resp.set_origin(loaded->from_store ? v1::CRITERIA_ORIGIN_STORED
+                                     : v1::CRITERIA_ORIGIN_COMPILED_ON_REQUEST);
+  SetTime(loaded->compiled_at, resp.mutable_compiled_at());
+  if (resp.ByteSizeLong() > options_.max_response_bytes) {
+    return absl::ResourceExhaustedError(
+        absl::StrCat("the criteria of ", id, " are ", resp.ByteSizeLong(),
+                     " bytes as a response, over the server's limit of ",
+                     options_.max_response_bytes, " bytes"));
   }
   return resp;
 }

@@ -28,6 +28,13 @@
 //   ListAllStudies pages upstream (or the store, same fallback rules) and
 //                 emits each study, then a summary; stops at `limit`, on
 //                 cancellation or when the consumer goes away.
+//   GetStudyCriteria  a stored study's compiled eligibility criteria: the
+//                 store's compiled entry when fresh (current compiler and
+//                 rules, current record), else compiled now and written back
+//                 (sync/criteria_refresh.h LoadOrCompile). Store only: a
+//                 study not in the store is NOT_FOUND. GetStudy with
+//                 include_criteria attaches the same to whatever record it
+//                 returns (cached or just fetched).
 //   endpoints     metadata, search-areas, enums, stats/size, version: the
 //                 store's endpoint cache with a TTL each; expired → upstream
 //                 and re-cached; upstream down → the cached body whatever its
@@ -44,7 +51,8 @@
 //   kUnavailable       the upstream was needed, is unreachable/rate-limiting
 //                      after retries, and the store cannot answer; the store
 //                      is not open yet; the store is locked by another process
-//   kFailedPrecondition offline mode and the request needs the upstream
+//   kFailedPrecondition offline mode and the request needs the upstream;
+//                      criteria asked for but no rules configured
 //   kResourceExhausted one study is larger than the response budget
 //   kCancelled / kDeadlineExceeded  the call's token (call_context.h) expired
 //   kInternal          anything unexpected (logged; clients see a generic text)
@@ -77,6 +85,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/clock.h"
+#include "criteria/rule_set.h"
 #include "ctgov/client.h"
 #include "server/call_context.h"
 #include "server/typed_study_cache.h"
@@ -114,6 +123,10 @@ struct StudyBackendOptions {
   // Memory for typed fields of recently served stored studies (saves a JSON
   // parse per cache hit; see typed_study_cache.h). 0 disables.
   std::size_t typed_cache_bytes = std::size_t{64} << 20;
+  // The eligibility rules of GetStudyCriteria and include_criteria (not
+  // owned; must outlive the backend; reloads take effect at the next call).
+  // Null: those requests fail with kFailedPrecondition.
+  criteria::RuleSetHolder* rules = nullptr;
 };
 
 // The API's Status enum (OpenAPI 2.0.3), the values filter.overall_status
@@ -142,6 +155,13 @@ class StudyBackend {
   Maybe<v1::GetStudyResponse> GetStudyLocal(const v1::GetStudyRequest& r);
   absl::StatusOr<v1::GetStudyResponse> GetStudyUpstream(
       const v1::GetStudyRequest& r);
+
+  // Always answers (store only); the second form is Dispatch's "upstream"
+  // phase, never reached.
+  Maybe<v1::GetStudyCriteriaResponse> GetStudyCriteriaLocal(
+      const v1::GetStudyCriteriaRequest& r);
+  absl::StatusOr<v1::GetStudyCriteriaResponse> GetStudyCriteria(
+      const v1::GetStudyCriteriaRequest& r);
 
   Maybe<v1::SearchStudiesResponse> SearchStudiesLocal(
       const v1::SearchStudiesRequest& r);
@@ -201,7 +221,16 @@ class StudyBackend {
                                         std::string* why);
   absl::Status Unavailable(std::string_view what, std::string_view why) const;
 
-  // GetStudy helpers.
+  // GetStudy helpers. The *Study* phases without include_criteria.
+  Maybe<v1::GetStudyResponse> StudyLocal(const v1::GetStudyRequest& r);
+  absl::StatusOr<v1::GetStudyResponse> StudyUpstream(
+      const v1::GetStudyRequest& r);
+  // include_criteria: kInvalidArgument with fields/CSV, kFailedPrecondition
+  // without rules.
+  absl::Status ValidateIncludeCriteria(const v1::GetStudyRequest& r) const;
+  // Attaches the criteria of resp->study().record_json() when asked.
+  absl::Status AttachCriteria(const v1::GetStudyRequest& r,
+                              absl::StatusOr<v1::GetStudyResponse>* resp);
   absl::StatusOr<std::optional<store::StoredStudy>> LoadStudy(
       const std::string& nct_id);
   // `stored` as a v1::Study (typed fields from typed_cache_ when the record

@@ -372,4 +372,13 @@ StudyService::ListAllStudies(grpc::CallbackServerContext* context,
   return reactor;
 }
 
+grpc::ServerUnaryReactor* StudyService::GetStudyCriteria(
+    grpc::CallbackServerContext* context,
+    const v1::GetStudyCriteriaRequest* request,
+    v1::GetStudyCriteriaResponse* response) {
+  return Dispatch(context, request, response,
+                  &StudyBackend::GetStudyCriteriaLocal,
+                  &StudyBackend::GetStudyCriteria);
+}
+
 }  // namespace trialmatch::server

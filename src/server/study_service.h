@@ -5,7 +5,8 @@
 // Threads. gRPC's callback threads only create a reactor and queue work;
 // nothing blocks them. The work runs on two bounded executors:
 //   store pool     the `*Local` phase of each RPC: validation and store reads
-//                  (GetStudy cache hits are answered here);
+//                  (GetStudy cache hits are answered here; GetStudyCriteria
+//                  entirely, compiling when the stored entry is stale);
 //   upstream pool  the `*Upstream` phase, which may block for seconds on
 //                  ClinicalTrials.gov (rate limit, retries), and the
 //                  producers of ListAllStudies streams.
@@ -93,6 +94,10 @@ class StudyService final : public v1::StudyService::CallbackService {
       grpc::CallbackServerContext* context,
       const v1::GetApiVersionRequest* request,
       v1::GetApiVersionResponse* response) override;
+  grpc::ServerUnaryReactor* GetStudyCriteria(
+      grpc::CallbackServerContext* context,
+      const v1::GetStudyCriteriaRequest* request,
+      v1::GetStudyCriteriaResponse* response) override;
 
  private:
   // Runs local(request) on the store pool and, when it returns nullopt,

@@ -15,12 +15,16 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
+#include "criteria/compiler.h"
+#include "criteria/criteria_test_util.h"
+#include "criteria/json.h"
 #include "ctgov/client.h"
 #include "gmock/gmock.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "server/call_context.h"
+#include "server/criteria_convert.h"
 #include "server/grpc_server.h"
 #include "server/upstream_monitor.h"
 #include "store/study_store.h"
@@ -42,6 +46,7 @@ using ::testing::StartsWith;
 using ::trialmatch::testing::FakeClock;
 using ::trialmatch::testing::FakeHttpTransport;
 using ::trialmatch::testing::ReadFile;
+using ::trialmatch::testing::RecordedIds;
 using ::trialmatch::testing::StudiesDir;
 using ::trialmatch::testing::TempDir;
 
@@ -49,17 +54,6 @@ constexpr char kStudy[] = "NCT04280705";  // recorded, COMPLETED
 
 std::string StudyFile(const std::string& id) {
   return ReadFile(StudiesDir() / (id + ".json"));
-}
-
-// The first `n` recorded study ids, in NCT order.
-std::vector<std::string> RecordedIds(std::size_t n) {
-  std::vector<std::string> ids;
-  for (const auto& e : std::filesystem::directory_iterator(StudiesDir())) {
-    ids.push_back(e.path().stem().string());
-  }
-  std::sort(ids.begin(), ids.end());
-  if (ids.size() > n) ids.resize(n);
-  return ids;
 }
 
 // The value of query parameter `key` in `url` ("" when absent).
@@ -1150,6 +1144,225 @@ TEST_F(StudyServiceTest, AStudyOverTheBudgetIsResourceExhausted) {
   const grpc::Status s = GetStudy("NCT02513394", &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_THAT(s.error_message(), HasSubstr("fields"));
+}
+
+// --- GetStudyCriteria and GetStudy.include_criteria ------------------------
+
+class StudyCriteriaTest : public StudyServiceTest {
+ protected:
+  void SetUp() override {
+    StudyServiceTest::SetUp();
+    ASSERT_NE(criteria::testing::ProjectRules(), nullptr);
+  }
+  void StartWithRules(bool offline = false) {
+    StudyBackendOptions options;
+    options.rules = &rules_;
+    Start(options, offline);
+  }
+  grpc::Status GetCriteria(const std::string& id,
+                           v1::GetStudyCriteriaResponse* response) {
+    grpc::ClientContext context;
+    context.set_deadline(std::chrono::system_clock::now() +
+                         std::chrono::seconds(60));
+    v1::GetStudyCriteriaRequest request;
+    request.set_nct_id(id);
+    return stub_->GetStudyCriteria(&context, request, response);
+  }
+  // What the compiler makes of the stored record, as the proto.
+  v1::CompiledStudy Expected(const std::string& id) {
+    absl::StatusOr<store::StoredStudy> stored = store_->GetStudy(id);
+    EXPECT_OK(stored);
+    absl::StatusOr<model::Study> study = model::ParseStudy(stored->raw_json);
+    EXPECT_OK(study);
+    v1::CompiledStudy out;
+    CompiledStudyToProto(criteria::Compiler(rules_.Get()).Compile(*study),
+                         &out);
+    return out;
+  }
+
+  criteria::RuleSetHolder rules_{criteria::testing::ProjectRules()};
+};
+
+TEST_F(StudyCriteriaTest, CompilesOnRequestThenServesTheStoredEntry) {
+  StartWithRules();
+  Seed({kStudy});
+  v1::GetStudyCriteriaResponse first;
+  grpc::Status s = GetCriteria(kStudy, &first);
+  ASSERT_TRUE(s.ok()) << s.error_message();
+  EXPECT_EQ(first.origin(), v1::CRITERIA_ORIGIN_COMPILED_ON_REQUEST);
+  EXPECT_EQ(first.criteria().nct_id(), kStudy);
+  EXPECT_EQ(first.criteria().compiler_version(), criteria::kCompilerVersion);
+  EXPECT_EQ(first.criteria().rules_version(), rules_.Get()->version());
+  EXPECT_EQ(first.criteria().SerializeAsString(),
+            Expected(kStudy).SerializeAsString());
+  EXPECT_EQ(first.compiled_at().seconds(), absl::ToUnixSeconds(clock_.Now()));
+  // The spans index the returned text (UTF-8 bytes) and give the evidence.
+  ASSERT_OK_AND_ASSIGN(model::Study study,
+                       model::ParseStudy(StudyFile(kStudy)));
+  EXPECT_EQ(first.eligibility_criteria(), study.eligibility.criteria);
+  int text_evidence = 0;
+  for (const v1::Predicate& p : first.criteria().predicates()) {
+    if (p.evidence().source() != v1::EVIDENCE_SOURCE_CRITERIA_TEXT) continue;
+    ++text_evidence;
+    EXPECT_EQ(first.eligibility_criteria().substr(
+                  p.evidence().span().begin(),
+                  p.evidence().span().end() - p.evidence().span().begin()),
+              p.evidence().text());
+  }
+  EXPECT_GT(text_evidence, 0);
+  EXPECT_EQ(http_->request_count(), 0u);  // the store only
+
+  // Written back: the next call reads it.
+  ASSERT_OK_AND_ASSIGN(store::CompiledEntry entry, store_->GetCompiled(kStudy));
+  EXPECT_EQ(entry.rules_version, rules_.Get()->version());
+  clock_.Advance(absl::Minutes(3));
+  v1::GetStudyCriteriaResponse second;
+  ASSERT_TRUE(GetCriteria(kStudy, &second).ok());
+  EXPECT_EQ(second.origin(), v1::CRITERIA_ORIGIN_STORED);
+  EXPECT_EQ(second.criteria().SerializeAsString(),
+            first.criteria().SerializeAsString());
+  EXPECT_EQ(second.compiled_at().seconds(),
+            absl::ToUnixSeconds(entry.compiled_at));
+}
+
+TEST_F(StudyCriteriaTest, StaleOrChangedEntriesAreCompiledAgain) {
+  StartWithRules();
+  Seed({kStudy});
+  ASSERT_OK_AND_ASSIGN(store::StoredStudy stored, store_->GetStudy(kStudy));
+  store::CompiledEntry old;
+  old.nct_id = kStudy;
+  old.compiler_version = "0.0.1";
+  old.rules_version = rules_.Get()->version();
+  old.content_hash = stored.content_hash;
+  old.blob = "{}";
+  ASSERT_OK(store_->PutCompiled({old}));
+  v1::GetStudyCriteriaResponse r;
+  ASSERT_TRUE(GetCriteria(kStudy, &r).ok());
+  EXPECT_EQ(r.origin(), v1::CRITERIA_ORIGIN_COMPILED_ON_REQUEST);
+  EXPECT_EQ(r.criteria().SerializeAsString(),
+            Expected(kStudy).SerializeAsString());
+  ASSERT_OK_AND_ASSIGN(store::CompiledEntry entry, store_->GetCompiled(kStudy));
+  EXPECT_EQ(entry.compiler_version, criteria::kCompilerVersion);
+
+  // The record changes (a sync stored a new version): compiled again.
+  nlohmann::json j = nlohmann::json::parse(stored.raw_json);
+  j["protocolSection"]["eligibilityModule"]["eligibilityCriteria"] =
+      "Inclusion Criteria:\n\n* Hemoglobin >= 9 g/dL\n";
+  ASSERT_OK_AND_ASSIGN(store::StudyRecord changed,
+                       store::MakeStudyRecord(j.dump()));
+  ASSERT_OK(store_->UpsertStudies({changed}));
+  ASSERT_TRUE(GetCriteria(kStudy, &r).ok());
+  EXPECT_EQ(r.origin(), v1::CRITERIA_ORIGIN_COMPILED_ON_REQUEST);
+  EXPECT_EQ(r.eligibility_criteria(),
+            "Inclusion Criteria:\n\n* Hemoglobin >= 9 g/dL\n");
+  bool hemoglobin = false;
+  for (const v1::Predicate& p : r.criteria().predicates()) {
+    if (p.quantity() == "hemoglobin") {
+      hemoglobin = true;
+      EXPECT_EQ(p.kind(), v1::PREDICATE_KIND_LAB);
+      EXPECT_EQ(p.polarity(), v1::POLARITY_INCLUSION);
+      EXPECT_TRUE(p.has_low());
+      EXPECT_EQ(p.low(), 9);
+      EXPECT_FALSE(p.has_high());
+      EXPECT_EQ(p.unit(), "g/dL");
+    }
+  }
+  EXPECT_TRUE(hemoglobin);
+}
+
+TEST_F(StudyCriteriaTest, ErrorCodes) {
+  http_->ServeStudyFiles(StudiesDir());
+  StartWithRules();
+  v1::GetStudyCriteriaResponse r;
+  grpc::Status s = GetCriteria("NCT123", &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  s = GetCriteria("", &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  // Not in the store: NOT_FOUND, without asking ClinicalTrials.gov.
+  s = GetCriteria(kStudy, &r);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_THAT(s.error_message(), HasSubstr("not in the local store"));
+  EXPECT_EQ(http_->request_count(), 0u);
+}
+
+TEST_F(StudyCriteriaTest, WithoutRulesOrStore) {
+  Start();  // no rules configured
+  Seed({kStudy});
+  v1::GetStudyCriteriaResponse r;
+  EXPECT_EQ(GetCriteria(kStudy, &r).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+  v1::GetStudyRequest request;
+  request.set_nct_id(kStudy);
+  request.set_include_criteria(true);
+  v1::GetStudyResponse response;
+  EXPECT_EQ(GetStudy(request, &response).error_code(),
+            grpc::StatusCode::FAILED_PRECONDITION);
+}
+
+TEST_F(StudyCriteriaTest, UnavailableUntilTheStoreIsAttached) {
+  StudyBackendOptions options;
+  options.rules = &rules_;
+  Start(options, /*offline=*/true, /*attach_store=*/false);
+  v1::GetStudyCriteriaResponse r;
+  EXPECT_EQ(GetCriteria(kStudy, &r).error_code(),
+            grpc::StatusCode::UNAVAILABLE);
+}
+
+TEST_F(StudyCriteriaTest, GetStudyIncludesCriteriaFromCacheAndUpstream) {
+  http_->ServeStudyFiles(StudiesDir());
+  StartWithRules();
+  const std::string cached_id = RecordedIds(1)[0];
+  Seed({cached_id});
+
+  // A cache hit.
+  v1::GetStudyRequest request;
+  request.set_nct_id(cached_id);
+  request.set_include_criteria(true);
+  v1::GetStudyResponse cached;
+  ASSERT_TRUE(GetStudy(request, &cached).ok());
+  EXPECT_EQ(cached.freshness().source(), v1::DATA_SOURCE_CACHE);
+  EXPECT_EQ(cached.criteria_origin(), v1::CRITERIA_ORIGIN_COMPILED_ON_REQUEST);
+  EXPECT_EQ(cached.criteria().SerializeAsString(),
+            Expected(cached_id).SerializeAsString());
+  ASSERT_TRUE(GetStudy(request, &cached).ok());
+  EXPECT_EQ(cached.criteria_origin(), v1::CRITERIA_ORIGIN_STORED);
+
+  // Fetched from ClinicalTrials.gov, written back with its criteria.
+  request.set_nct_id(kStudy);
+  v1::GetStudyResponse fetched;
+  ASSERT_TRUE(GetStudy(request, &fetched).ok());
+  EXPECT_EQ(fetched.freshness().source(), v1::DATA_SOURCE_UPSTREAM);
+  EXPECT_EQ(fetched.criteria().nct_id(), kStudy);
+  EXPECT_EQ(fetched.criteria().SerializeAsString(),
+            Expected(kStudy).SerializeAsString());
+  ASSERT_OK_AND_ASSIGN(store::CompiledEntry entry, store_->GetCompiled(kStudy));
+  ASSERT_OK_AND_ASSIGN(store::StoredStudy stored, store_->GetStudy(kStudy));
+  EXPECT_EQ(entry.content_hash, stored.content_hash);
+
+  // Not asked: not attached.
+  request.set_include_criteria(false);
+  v1::GetStudyResponse plain;
+  ASSERT_TRUE(GetStudy(request, &plain).ok());
+  EXPECT_FALSE(plain.has_criteria());
+  EXPECT_EQ(plain.criteria_origin(), v1::CRITERIA_ORIGIN_UNSPECIFIED);
+}
+
+TEST_F(StudyCriteriaTest, IncludeCriteriaNeedsTheWholeJsonRecord) {
+  http_->ServeStudyFiles(StudiesDir());
+  StartWithRules();
+  v1::GetStudyRequest request;
+  request.set_nct_id(kStudy);
+  request.set_include_criteria(true);
+  request.add_fields("NCTId");
+  v1::GetStudyResponse response;
+  grpc::Status s = GetStudy(request, &response);
+  EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_THAT(s.error_message(), HasSubstr("include_criteria"));
+  request.clear_fields();
+  request.set_format(v1::FORMAT_CSV);
+  EXPECT_EQ(GetStudy(request, &response).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(http_->request_count(), 0u);  // refused before any upstream call
 }
 
 }  // namespace

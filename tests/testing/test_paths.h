@@ -8,10 +8,12 @@
 #ifndef TRIALMATCH_TESTING_TEST_PATHS_H_
 #define TRIALMATCH_TESTING_TEST_PATHS_H_
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -33,6 +35,18 @@ inline std::filesystem::path BinaryDir() { return TRIALMATCH_BINARY_DIR; }
       ::trialmatch::testing::StudiesDir()))                                  \
       << "recorded data missing at " << ::trialmatch::testing::StudiesDir() \
       << " (set -DTRIALMATCH_SHARED_DATA_DIR)"
+
+// The first `n` recorded study ids (file names under StudiesDir()), in NCT
+// order.
+inline std::vector<std::string> RecordedIds(std::size_t n) {
+  std::vector<std::string> ids;
+  for (const auto& e : std::filesystem::directory_iterator(StudiesDir())) {
+    ids.push_back(e.path().stem().string());
+  }
+  std::sort(ids.begin(), ids.end());
+  if (ids.size() > n) ids.resize(n);
+  return ids;
+}
 
 // Reads a whole file; returns "" if it cannot be read (callers assert).
 inline std::string ReadFile(const std::filesystem::path& path) {
