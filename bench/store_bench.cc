@@ -3,8 +3,8 @@
 //
 //   build/<dir>/bench/store_bench --benchmark_counters_tabular=true
 //
-//   STORE_BENCH_SCALE=100000 build/<dir>/bench/store_bench \
-//       --benchmark_filter=Scaled     # the registry-sized run (~3 GB on disk)
+//   STORE_BENCH_SCALE=100000 build/<dir>/bench/store_bench
+//       --benchmark_filter=Scaled     (the registry-sized run, ~3 GB on disk)
 //
 // Parsing the JSON (model::ParseStudy) is done once up front and is not
 // measured: UpsertStudies receives parsed records, as the sync module gives
