@@ -56,7 +56,8 @@ _stubs = None
 def load_stubs(out_dir=None):
     """Generates and imports the Python modules of trialmatch's protos and of
     the standard health and reflection protos. Returns a namespace with
-    study_pb2, study_service_pb2, study_service_pb2_grpc, health_pb2,
+    <name>_pb2 for every proto in proto/trialmatch/v1 (and <name>_pb2_grpc for
+    the *_service protos: study_service_pb2_grpc, ...), health_pb2,
     health_pb2_grpc, reflection_pb2, reflection_pb2_grpc."""
     global _stubs
     if _stubs is not None:
@@ -64,8 +65,11 @@ def load_stubs(out_dir=None):
     if out_dir is None:
         out_dir = tempfile.mkdtemp(prefix="tmctl-stubs-")
         atexit.register(shutil.rmtree, out_dir, True)
-    protos = [os.path.join("trialmatch", "v1", "study.proto"),
-              os.path.join("trialmatch", "v1", "study_service.proto")]
+    # Every trialmatch proto: the services import one another's messages.
+    protos = sorted(
+        os.path.join("trialmatch", "v1", f)
+        for f in os.listdir(os.path.join(PROTO_ROOT, "trialmatch", "v1"))
+        if f.endswith(".proto"))
     extra = [os.path.join("tmext", "health.proto"),
              os.path.join("tmext", "reflection.proto")]
     cmd = [PROTOC, f"-I{PROTO_ROOT}", f"-I{EXTRA_ROOT}", f"-I{SYSTEM_INCLUDE}",
@@ -77,8 +81,13 @@ def load_stubs(out_dir=None):
     if out_dir not in sys.path:
         sys.path.insert(0, out_dir)
     ns = types.SimpleNamespace()
-    for name in ("study_pb2", "study_service_pb2", "study_service_pb2_grpc"):
-        setattr(ns, name, importlib.import_module(f"trialmatch.v1.{name}"))
+    for proto in protos:
+        base = os.path.splitext(os.path.basename(proto))[0]
+        names = [f"{base}_pb2"]
+        if base.endswith("_service"):
+            names.append(f"{base}_pb2_grpc")
+        for name in names:
+            setattr(ns, name, importlib.import_module(f"trialmatch.v1.{name}"))
     for name in ("health_pb2", "health_pb2_grpc", "reflection_pb2",
                  "reflection_pb2_grpc"):
         setattr(ns, name, importlib.import_module(f"tmext.{name}"))
