@@ -645,5 +645,214 @@ class ImportedStoreTest(E2ETestCase):
                          server, sort=["LastUpdatePostDate"])
 
 
+# A RECRUITING study whose criteria text has multi-byte UTF-8 ("≥") before
+# its lab bounds: its spans count bytes, not characters.
+UTF8_STUDY = "NCT01785420"
+CRITERIA_FIELD = "protocolSection.eligibilityModule.eligibilityCriteria"
+
+
+class CriteriaRpcTest(E2ETestCase):
+    """GetStudyCriteria and GetStudy.include_criteria. Expected values come
+    from the recorded records (their eligibility text, structured fields) and
+    from `trialmatch criteria --json --file` on the same record."""
+
+    def criteria_server(self, upstream="shared", flags=(), **kwargs):
+        return self.serve(upstream=upstream,
+                          flags=[f"--rules={os.path.join(REPO, 'rules')}"] +
+                          list(flags), **kwargs)
+
+    def get_criteria(self, server, nct_id):
+        return server.stub.GetStudyCriteria(
+            S.study_service_pb2.GetStudyCriteriaRequest(nct_id=nct_id),
+            timeout=RPC_TIMEOUT)
+
+    def wait_refreshed(self, server, seconds=60):
+        """Waits for the refresher's first pass (logged) to end."""
+        deadline = time.monotonic() + seconds
+        while "compiled criteria are up to date" not in server.log_tail(400):
+            if time.monotonic() > deadline:
+                raise AssertionError("the criteria refresher did not finish")
+            time.sleep(0.05)
+
+    def cli_predicates(self, nct_id):
+        """(rule_id, kind, polarity, span, low, high) of each predicate, as
+        `trialmatch criteria --json --file <recorded record>` compiles it."""
+        done = subprocess.run(
+            [BINARY, "criteria", "--json",
+             f"--rules={os.path.join(REPO, 'rules')}",
+             f"--file={os.path.join(STUDIES_DIR, nct_id + '.json')}"],
+            capture_output=True, text=True, timeout=300)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        compiled = json.loads(done.stdout)
+        return compiled, [
+            (p["rule_id"], "PREDICATE_KIND_" + p["kind"],
+             "POLARITY_" + p["polarity"],
+             tuple(p["evidence"].get("span", (0, 0))), p.get("low"),
+             p.get("high")) for p in compiled["predicates"]]
+
+    def rpc_predicates(self, cs):
+        c = S.criteria_pb2
+        return [(p.rule_id, c.PredicateKind.Name(p.kind),
+                 c.Polarity.Name(p.polarity),
+                 (p.evidence.span.begin, p.evidence.span.end)
+                 if p.evidence.source == c.EVIDENCE_SOURCE_CRITERIA_TEXT
+                 else (0, 0),
+                 p.low if p.HasField("low") else None,
+                 p.high if p.HasField("high") else None)
+                for p in cs.predicates]
+
+    def assert_spans_point_into(self, cs, text):
+        """Every criterion and text evidence span is a byte range of `text`
+        (the recorded eligibilityCriteria) and the evidence is that slice."""
+        c = S.criteria_pb2
+        raw = text.encode("utf-8")
+        for i, crit in enumerate(cs.criteria):
+            self.assertLessEqual(0, crit.span.begin, i)
+            self.assertLess(crit.span.begin, crit.span.end, i)
+            self.assertLessEqual(crit.span.end, len(raw), i)
+            for k in crit.predicates:
+                self.assertEqual(cs.predicates[k].criterion, i)
+        from_text = 0
+        for p in cs.predicates:
+            if p.evidence.source == c.EVIDENCE_SOURCE_STRUCTURED_FIELD:
+                self.assertFalse(p.HasField("criterion"), p.rule_id)
+                continue
+            from_text += 1
+            self.assertEqual(p.evidence.field, CRITERIA_FIELD)
+            span = p.evidence.span
+            self.assertLessEqual(0, span.begin)
+            self.assertLess(span.begin, span.end)
+            self.assertLessEqual(span.end, len(raw))
+            self.assertEqual(raw[span.begin:span.end].decode("utf-8"),
+                             p.evidence.text, p.rule_id)
+            # Inside the criterion it was read from.
+            crit = cs.criteria[p.criterion]
+            self.assertLessEqual(crit.span.begin, span.begin, p.rule_id)
+            self.assertLessEqual(span.end, crit.span.end, p.rule_id)
+        self.assertGreater(from_text, 0)
+
+    def test_get_study_criteria_of_imported_studies(self):
+        seed = os.path.join(self.workdir, "seed")
+        os.mkdir(seed)
+        for nct_id in (STUDY, UTF8_STUDY):
+            shutil.copy(os.path.join(STUDIES_DIR, nct_id + ".json"), seed)
+        store = os.path.join(self.workdir, "imported.db")
+        done = subprocess.run(
+            [BINARY, "import", f"--store={store}",
+             f"--rules={os.path.join(REPO, 'rules')}", seed],
+            capture_output=True, text=True, timeout=300)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        server = self.criteria_server(upstream=None, flags=["--offline"],
+                                      store=store)
+        c = S.criteria_pb2
+        # `import` compiled the criteria of the RECRUITING study (ACTIVE);
+        # the COMPLETED one (stored as LEFT_SCOPE) is compiled on the first
+        # request and written back.
+        for nct_id, origin in ((UTF8_STUDY, c.CRITERIA_ORIGIN_STORED),
+                               (STUDY, c.CRITERIA_ORIGIN_COMPILED_ON_REQUEST),
+                               (STUDY, c.CRITERIA_ORIGIN_STORED)):
+            with self.subTest(nct_id):
+                em = recorded(nct_id)["protocolSection"]["eligibilityModule"]
+                r = self.get_criteria(server, nct_id)
+                cs = r.criteria
+                self.assertEqual(cs.nct_id, nct_id)
+                self.assertEqual(r.origin, origin)
+                self.assertGreater(r.compiled_at.seconds, 0)
+                self.assertEqual(r.eligibility_criteria,
+                                 em["eligibilityCriteria"])
+                self.assert_spans_point_into(cs, em["eligibilityCriteria"])
+                # The structured minimumAge, e.g. "18 Years", is a predicate.
+                ages = [p for p in cs.predicates
+                        if p.rule_id == "structured.minimum_age"]
+                self.assertEqual(len(ages), 1)
+                self.assertEqual(ages[0].evidence.text, em["minimumAge"])
+                self.assertEqual(ages[0].kind, c.PREDICATE_KIND_AGE)
+                self.assertEqual(ages[0].low,
+                                 float(em["minimumAge"].split()[0]))
+                # The server and the CLI compile the record alike.
+                compiled, want = self.cli_predicates(nct_id)
+                self.assertEqual(self.rpc_predicates(cs), want)
+                self.assertEqual(cs.rules_version, compiled["rules_version"])
+                self.assertEqual(len(cs.criteria), len(compiled["criteria"]))
+
+        # The lab bounds of the UTF-8 study, read after "≥" (3 bytes each).
+        cs = self.get_criteria(server, UTF8_STUDY).criteria
+        text = recorded(UTF8_STUDY)["protocolSection"]["eligibilityModule"][
+            "eligibilityCriteria"]
+        platelets = [p for p in cs.predicates if p.quantity == "platelets"]
+        self.assertEqual(len(platelets), 1)
+        self.assertIn("≥100", platelets[0].evidence.text)
+        self.assertEqual(platelets[0].low, 100.0)
+        self.assertEqual(platelets[0].polarity, c.POLARITY_INCLUSION)
+        self.assertNotEqual(platelets[0].evidence.span.begin,
+                            text.index(platelets[0].evidence.text))
+        self.assertEqual(platelets[0].evidence.span.begin,
+                         len(text[:text.index(platelets[0].evidence.text)]
+                             .encode("utf-8")))
+
+    def test_criteria_of_a_study_cached_by_get_study(self):
+        server = self.criteria_server()
+        self.wait_refreshed(server)  # the empty store's first pass is over
+        c = S.criteria_pb2
+        # Not in the local store yet: NOT_FOUND, and the upstream is not asked.
+        details = self.assert_code(grpc.StatusCode.NOT_FOUND,
+                                   self.get_criteria, server, STUDY)
+        self.assertIn(STUDY, details)
+        self.assertEqual(fake_count(FAKE, f"/api/v2/studies/{STUDY}"), 0)
+        # GetStudy caches the record; its criteria are compiled on request,
+        # written back, then served from the store.
+        plain = self.get_study(server, STUDY)
+        self.assertFalse(plain.HasField("criteria"))
+        self.assertEqual(plain.criteria_origin, c.CRITERIA_ORIGIN_UNSPECIFIED)
+        first = self.get_criteria(server, STUDY)
+        self.assertEqual(first.origin, c.CRITERIA_ORIGIN_COMPILED_ON_REQUEST)
+        second = self.get_criteria(server, STUDY)
+        self.assertEqual(second.origin, c.CRITERIA_ORIGIN_STORED)
+        self.assertEqual(second.criteria, first.criteria)
+        self.assertEqual(second.eligibility_criteria,
+                         recorded(STUDY)["protocolSection"][
+                             "eligibilityModule"]["eligibilityCriteria"])
+
+    def test_get_study_include_criteria(self):
+        server = self.criteria_server()
+        self.wait_refreshed(server)
+        c = S.criteria_pb2
+        # Fetched from the upstream and compiled in the same call.
+        r = self.get_study(server, UTF8_STUDY, include_criteria=True)
+        self.assertEqual(r.freshness.source, S.study_pb2.DATA_SOURCE_UPSTREAM)
+        self.assertEqual(json.loads(r.study.record_json), recorded(UTF8_STUDY))
+        self.assertEqual(r.criteria_origin,
+                         c.CRITERIA_ORIGIN_COMPILED_ON_REQUEST)
+        self.assertEqual(r.criteria.nct_id, UTF8_STUDY)
+        self.assert_spans_point_into(r.criteria, r.study.eligibility.criteria)
+        # Written back: the next reads come from the stored entry, the same.
+        cached = self.get_study(server, UTF8_STUDY, include_criteria=True)
+        self.assertEqual(cached.freshness.source,
+                         S.study_pb2.DATA_SOURCE_CACHE)
+        self.assertEqual(cached.criteria_origin, c.CRITERIA_ORIGIN_STORED)
+        self.assertEqual(cached.criteria, r.criteria)
+        alone = self.get_criteria(server, UTF8_STUDY)
+        self.assertEqual(alone.origin, c.CRITERIA_ORIGIN_STORED)
+        self.assertEqual(alone.criteria, r.criteria)
+        # The criteria need the whole JSON record.
+        for extra in (dict(format=S.study_pb2.FORMAT_CSV),
+                      dict(fields=["NCTId"])):
+            with self.subTest(extra):
+                details = self.assert_code(
+                    grpc.StatusCode.INVALID_ARGUMENT, self.get_study, server,
+                    UTF8_STUDY, include_criteria=True, **extra)
+                self.assertIn("include_criteria", details)
+
+    def test_get_study_criteria_errors(self):
+        server = self.criteria_server(upstream=None, flags=["--offline"])
+        self.assert_code(grpc.StatusCode.NOT_FOUND, self.get_criteria, server,
+                         "NCT09999999")
+        for bad in ("NCT123", "", "12345678", "NCT0428070X"):
+            with self.subTest(bad):
+                self.assert_code(grpc.StatusCode.INVALID_ARGUMENT,
+                                 self.get_criteria, server, bad)
+        self.assertEqual(server.health(), "SERVING")
+
+
 if __name__ == "__main__":
     unittest.main()
