@@ -14,3 +14,12 @@ target_link_libraries(criteria_corpus_report PRIVATE trialmatch_criteria)
 target_compile_definitions(criteria_corpus_report PRIVATE
   TRIALMATCH_SHARED_DATA_DIR="${TRIALMATCH_SHARED_DATA_DIR}"
   TRIALMATCH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
+
+# criteria_profile: compiles the corpus after warm-up passes with callgrind's
+# collection switched on around the measured passes (deterministic cost on a
+# loaded machine): valgrind --tool=callgrind --collect-atstart=no ...
+add_executable(criteria_profile ${CMAKE_CURRENT_LIST_DIR}/criteria_profile.cc)
+target_link_libraries(criteria_profile PRIVATE trialmatch_criteria)
+target_compile_definitions(criteria_profile PRIVATE
+  TRIALMATCH_SHARED_DATA_DIR="${TRIALMATCH_SHARED_DATA_DIR}"
+  TRIALMATCH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

@@ -37,6 +37,14 @@ bool Overlaps(int32_t a0, int32_t a1, int32_t b0, int32_t b1) {
   return a0 < b1 && b0 < a1;
 }
 
+// Two numeric candidates stating the same bound on the same quantity.
+bool SameBound(const Candidate& a, const Candidate& b) {
+  return a.kind == b.kind && a.quantity_index == b.quantity_index &&
+         a.relative_to_uln == b.relative_to_uln && a.low == b.low &&
+         a.high == b.high && (!a.low || a.low_inclusive == b.low_inclusive) &&
+         (!a.high || a.high_inclusive == b.high_inclusive);
+}
+
 // `s` with runs of white space turned into one space and no leading or
 // trailing white space.
 std::string CollapseSpace(std::string_view s) {
@@ -105,6 +113,7 @@ struct Leaf {
   bool informational = false;
   bool scoped = false;      // under a sub-population or alternatives heading
   bool permission = false;  // from a "... is allowed" statement
+  bool condition = false;   // the condition of its alternative ("for X")
   std::string rule_id;  // for unknowns
   std::string note;
   int32_t begin = 0;
@@ -199,6 +208,7 @@ class CriterionAnalyzer {
   void DecideNegation();
   void AcceptCandidates();
   void BuildStatementPlan(const Statement& st, Plan* plan);
+  void DropComplementConditions(std::vector<Alternative>* alts) const;
   bool ResidualIn(int32_t b, int32_t e, bool skip_scopes) const;
   // Classifies tokens for ResidualIn once coverage and scopes are final
   // (called lazily by the first ResidualIn).
@@ -471,6 +481,19 @@ void CriterionAnalyzer::AcceptCandidates() {
     if (c[i].covers_criterion) covers_all_ = true;
     if (c[i].absorbed) accepted_[i] = 0;  // covered, not a predicate
   }
+  // A named bound restated in the same statement ("TBL > 1.5 mg/dL (TBL >
+  // 1.5 mg/dL is allowed if ...)", "Hgb >= 10 g/dL ... (transfusion to
+  // achieve Hgb >= 10 g/dL is acceptable)") is one requirement.
+  for (size_t j = 0; j < c.size(); ++j) {
+    if (!accepted_[j] || !IsNumericKind(c[j].kind) || c[j].nameless) continue;
+    for (size_t i = 0; i < j; ++i) {
+      if (accepted_[i] && !c[i].nameless && SameBound(c[i], c[j]) &&
+          StatementOf(c[i].begin) == StatementOf(c[j].begin)) {
+        accepted_[j] = 0;
+        break;
+      }
+    }
+  }
   in_candidate_.assign(t_.size(), 0);
   for (size_t i = 0; i < c.size(); ++i) {
     if (!accepted_[i]) continue;
@@ -558,6 +581,47 @@ void CriterionAnalyzer::AddAll(Plan* plan, bool informational,
                      static_cast<int32_t>(t_.size()), note);
     u.informational = informational;
     plan->leaves.push_back(std::move(u));
+  }
+}
+
+// A or (B and C) where C holds whenever A does not is A or B: "total
+// bilirubin <= 1.5 x ULN OR direct bilirubin <= ULN for subjects with total
+// bilirubin > 1.5 x ULN". Drops such conditions C (numeric, one-sided, same
+// quantity as a one-literal alternative A).
+void CriterionAnalyzer::DropComplementConditions(std::vector<Alternative>* alts) const {
+  const std::vector<Candidate>& c = *cands_;
+  auto one_sided = [&](const Leaf& l) {
+    return l.cand >= 0 && l.polarity == Polarity::kInclusion && IsNumericKind(c[l.cand].kind) &&
+           c[l.cand].low.has_value() != c[l.cand].high.has_value();
+  };
+  // Together the two one-sided bounds admit every value.
+  auto cover_all = [&](const Candidate& a, const Candidate& b) {
+    if (a.quantity_index != b.quantity_index || a.relative_to_uln != b.relative_to_uln) {
+      return false;
+    }
+    const Candidate& lo = a.low ? a : b;   // "x > v"
+    const Candidate& hi = a.low ? b : a;   // "x < w"
+    if (!lo.low || !hi.high) return false;
+    return *lo.low < *hi.high ||
+           (*lo.low == *hi.high && (lo.low_inclusive || hi.high_inclusive));
+  };
+  for (size_t b = 0; b < alts->size(); ++b) {
+    std::vector<Leaf>& leaves = (*alts)[b].leaves;
+    for (size_t k = 0; k < leaves.size() && leaves.size() > 1;) {
+      bool drop = false;
+      if (leaves[k].condition && one_sided(leaves[k])) {
+        for (size_t a = 0; a < alts->size() && !drop; ++a) {
+          const std::vector<Leaf>& other = (*alts)[a].leaves;
+          drop = a != b && other.size() == 1 && !other[0].condition && one_sided(other[0]) &&
+                 cover_all(c[other[0].cand], c[leaves[k].cand]);
+        }
+      }
+      if (drop) {
+        leaves.erase(leaves.begin() + static_cast<long>(k));
+      } else {
+        ++k;
+      }
+    }
   }
 }
 
@@ -855,7 +919,10 @@ void CriterionAnalyzer::BuildStatementPlan(const Statement& st, Plan* plan) {
           if (else_branch || runs.size() > 1) {
             // "(<= 5 x ULN for patients with liver metastases)": the
             // condition is part of this alternative.
-            for (int l : p.cond_literals) alt.leaves.push_back(literal(l, false));
+            for (int l : p.cond_literals) {
+              alt.leaves.push_back(literal(l, false));
+              alt.leaves.back().condition = true;
+            }
             unknown = unknown || p.cond_unknown;
           } else {
             // "If creatinine > ULN, creatinine clearance >= 60": either the
@@ -875,6 +942,7 @@ void CriterionAnalyzer::BuildStatementPlan(const Statement& st, Plan* plan) {
       }
       alts.push_back(std::move(alt));
     }
+    DropComplementConditions(&alts);
     if (implication && !ignore_unknown) {
       for (Leaf& l : negated_conditions) {
         Alternative a;

@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/strings.h"
 
@@ -94,6 +95,39 @@ std::optional<Resolved> Resolve(double raw, std::string_view unit_text,
   return Resolved{v, q.unit, false};
 }
 
+// "100.000": digits in groups of three after dots, the way European texts
+// write thousands.
+bool DotThousands(std::string_view s) {
+  const size_t dot = s.find('.');
+  if (dot == std::string_view::npos || dot == 0 || dot > 3) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool at_dot = i >= dot && (i - dot) % 4 == 0;
+    if (at_dot ? s[i] != '.' : !absl::ascii_isdigit(static_cast<unsigned char>(s[i]))) {
+      return false;
+    }
+  }
+  return (s.size() - dot) % 4 == 0;
+}
+
+// Resolve() of a number as written. When the decimal reading is implausible
+// for the quantity and the number is written like European thousands
+// ("thrombocytopenia < 100.000/uL"), the dots are read as thousands
+// separators; a plausible decimal reading always wins ("1.500 mg/dL").
+std::optional<Resolved> ResolveWritten(std::string_view number, std::string_view unit_text,
+                                       bool uln, const QuantityDef& q) {
+  const std::optional<double> raw = ParseNumber(number);
+  if (!raw) return std::nullopt;
+  std::optional<Resolved> r = Resolve(*raw, unit_text, uln, q);
+  if (r || uln || !DotThousands(number)) return r;
+  std::string digits;
+  for (char ch : number) {
+    if (ch != '.') digits.push_back(ch);
+  }
+  const std::optional<double> whole = ParseNumber(digits);
+  if (!whole) return std::nullopt;
+  return Resolve(*whole, unit_text, uln, q);
+}
+
 // All integers / decimals in `s` ("0, 1 or 2").
 std::vector<double> NumbersIn(std::string_view s) {
   std::vector<double> out;
@@ -173,9 +207,7 @@ bool BuildNumeric(std::string_view text, const RuleSet& rules,
     std::string_view lu = Participated(low_unit) ? View(low_unit) : unit_text;
     std::string_view hu = unit_text.empty() ? lu : unit_text;
     if (Participated(low)) {
-      auto raw = ParseNumber(View(low));
-      if (!raw) return false;
-      auto r = Resolve(*raw, lu, uln && !Participated(low_unit), q);
+      auto r = ResolveWritten(View(low), lu, uln && !Participated(low_unit), q);
       if (!r) return false;
       c->low = r->value;
       c->unit = r->unit;
@@ -190,9 +222,7 @@ bool BuildNumeric(std::string_view text, const RuleSet& rules,
       note_span(low_unit);
     }
     if (Participated(high)) {
-      auto raw = ParseNumber(View(high));
-      if (!raw) return false;
-      auto r = Resolve(*raw, hu, uln, q);
+      auto r = ResolveWritten(View(high), hu, uln, q);
       if (!r) return false;
       if (c->low && r->uln != c->relative_to_uln) return false;
       c->high = r->value;
@@ -240,7 +270,8 @@ bool BuildNumeric(std::string_view text, const RuleSet& rules,
       op = rules.ClassifyComparator(StripEcho(View(cap.Get(CaptureRole::kCmp))));
     }
     if (!op) return false;
-    auto r = Resolve(raw, unit_text, uln, q);
+    auto r = Participated(value) ? ResolveWritten(View(value), unit_text, uln, q)
+                                 : Resolve(raw, unit_text, uln, q);
     if (!r) return false;
     c->unit = r->unit;
     c->relative_to_uln = r->uln;
@@ -272,6 +303,26 @@ bool VetoedBy(std::string_view text, const MatchRule& rule, int32_t begin,
     }
   }
   return false;
+}
+
+// A comparator symbol right after "or" / "and" starts another bound, not the
+// named one's: "BP > 160 mm Hg systolic or > 95 mm Hg diastolic" does not
+// give "systolic > 95".
+bool SymbolAfterConnector(std::string_view text, const Piece& cmp) {
+  if (!Participated(cmp) || cmp.empty()) return false;
+  const char first = cmp[0];
+  if (first != '<' && first != '>' && first != '=') return false;
+  size_t k = static_cast<size_t>(cmp.data() - text.data());
+  while (k > 0 && (text[k - 1] == ' ' || text[k - 1] == '\t')) --k;
+  size_t w = k;
+  while (w > 0 && absl::ascii_isalpha(static_cast<unsigned char>(text[w - 1]))) --w;
+  if (w > 0 && (absl::ascii_isalnum(static_cast<unsigned char>(text[w - 1])) ||
+                text[w - 1] == '/')) {
+    return false;
+  }
+  const std::string_view word = text.substr(w, k - w);
+  return absl::EqualsIgnoreCase(common::ToAbsl(word), "or") ||
+         absl::EqualsIgnoreCase(common::ToAbsl(word), "and");
 }
 
 // Runs one rule over `text`: unanchored from left to right, or (when
@@ -316,6 +367,9 @@ void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
     }
     pieces[0] = whole;
     Captures cap(rule, pieces);
+    if (rule.anchored_at_name && SymbolAfterConnector(text, cap.Get(CaptureRole::kCmp))) {
+      continue;
+    }
     Candidate base;
     base.begin = begin;
     base.end = end;
@@ -653,6 +707,21 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
           }
           bool connector = before.empty() || before.back() == '(' ||
                            before.back() == ',' || before.back() == '[';
+          if (!before.empty() && before.back() == '(') {
+            // "neutropenia (< 1,000/mm3), or lymphopenia (< 500/mm3)": a
+            // word right before the parenthesis names what it bounds.
+            std::string_view w = before.substr(0, before.size() - 1);
+            while (!w.empty() && (w.back() == ' ' || w.back() == '\t')) w.remove_suffix(1);
+            size_t k = w.size();
+            while (k > 0 && absl::ascii_isalpha(static_cast<unsigned char>(w[k - 1]))) --k;
+            if (k < w.size()) {
+              const std::string word = absl::AsciiStrToLower(std::string(w.substr(k)));
+              if (word != "or" && word != "and" && word != "nor" && !rules.IsStopword(word) &&
+                  !rules.IsQualifier(word)) {
+                connector = false;
+              }
+            }
+          }
           if (!connector) {
             size_t w = before.size();
             while (w > 0 && absl::ascii_isalpha(static_cast<unsigned char>(before[w - 1]))) --w;
@@ -732,6 +801,7 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
 
   // Coordinated names: "bilirubin and creatinine <= 1.5 x ULN".
   std::vector<Candidate> coordinated;
+  std::vector<std::pair<size_t, int32_t>> extended;  // (candidate, new begin)
   for (const auto& [f, starts] : name_starts) {
     const RuleFamily& fam = rules.families()[f];
     for (int32_t b : starts) {
@@ -776,6 +846,12 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
       for (int q : first.quantities) {
         const QuantityDef& qd = rules.quantities()[q];
         if (qd.kind != next->kind) continue;
+        // Two names of one analyte ("ALT/SGPT <= 5 x ULN") are one bound,
+        // whose evidence starts at the first name.
+        if (q == next->quantity_index) {
+          extended.emplace_back(static_cast<size_t>(next - cands.data()), b);
+          continue;
+        }
         Candidate c = *next;
         c.begin = b;
         c.rule = fam.rules.front();
@@ -786,12 +862,30 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
         if (next->relative_to_uln) {
           if (qd.uln_max <= 0) continue;
         } else if (qd.unit != rules.quantities()[next->quantity_index].unit) {
-          continue;
+          // "Creatinine clearance or GFR >= 50 mL/min/1.73 m2": the bound's
+          // unit read as a unit of this analyte, converted, and plausible.
+          const UnitDef* u = nullptr;
+          for (const UnitDef& ud : qd.units) {
+            if (RE2::FullMatch(next->unit, *ud.re)) {
+              u = &ud;
+              break;
+            }
+          }
+          if (u == nullptr) continue;
+          bool plausible = true;
+          for (std::optional<double>* v : {&c.low, &c.high}) {
+            if (!v->has_value()) continue;
+            **v = RoundSignificant(**v * u->factor + u->offset);
+            plausible = plausible && **v >= qd.min && **v <= qd.max;
+          }
+          if (!plausible) continue;
+          c.unit = qd.unit;
         }
         coordinated.push_back(std::move(c));
       }
     }
   }
+  for (const auto& [i, b] : extended) cands[i].begin = std::min(cands[i].begin, b);
   for (Candidate& c : coordinated) cands.push_back(std::move(c));
 
   std::stable_sort(cands.begin(), cands.end(),

@@ -235,6 +235,94 @@ TEST(CompilerLabTest, UnknownUnitIsNotReadInAnAssumedOne) {
   EXPECT_TRUE(TextPredicates(CompileIn("Prior EGFR TKI therapy"), Kind::kLab).empty());
 }
 
+TEST(CompilerLabTest, TwoNamesOfOneAnalyteAreOneBound) {
+  // "ALT/SGPT <= 5 x ULN": one ALT bound whose evidence names both.
+  const CompiledStudy cs = CompileIn("ALT/SGPT <= 5 x ULN");
+  const Predicate p = One(cs, Kind::kLab);
+  EXPECT_EQ(p.quantity, "alt");
+  EXPECT_EQ(p.high, 5);
+  EXPECT_EQ(p.evidence.text, "ALT/SGPT <= 5 x ULN");
+  for (const Predicate& o : cs.predicates) EXPECT_NE(o.kind, Kind::kOther) << o.rule_id;
+}
+
+TEST(CompilerLabTest, CoordinatedNameTakesTheBoundInItsOwnUnit) {
+  // NCT05304754: "Creatinine clearance (ACr) or glomerular filtration rate
+  // (TFG) ≥ 50 ml/min/1.73 m2".
+  const CompiledStudy cs = CompileIn(
+      "Creatinine clearance (ACr) or glomerular filtration rate (TFG) ≥ 50 ml/min/1.73 m2");
+  std::map<std::string, std::string> units;
+  for (const Predicate& p : TextPredicates(cs, Kind::kLab)) {
+    EXPECT_EQ(p.low, 50) << p.quantity;
+    units[p.quantity] = p.unit;
+  }
+  EXPECT_EQ(units["creatinine_clearance"], "mL/min");
+  EXPECT_EQ(units["egfr"], "mL/min/1.73m2");
+  // A unit the other analyte cannot be measured in is not carried over.
+  EXPECT_EQ(TextPredicates(CompileIn("Hemoglobin or platelets >= 100 x 10^9/L"), Kind::kLab).size(),
+            1u);
+}
+
+TEST(CompilerLabTest, EuropeanThousandsOnlyWhenTheDecimalReadingIsImplausible) {
+  // NCT00711542: "thrombocytopenia < 100.000/µl".
+  const Predicate p = One(CompileIn("thrombocytopenia \\< 100.000/µl", Section::kExclusion),
+                          Kind::kLab);
+  EXPECT_EQ(p.quantity, "platelets");
+  EXPECT_EQ(p.high, 100);
+  EXPECT_EQ(p.polarity, Polarity::kExclusion);
+  // A plausible decimal stays a decimal.
+  EXPECT_EQ(One(CompileIn("Serum creatinine < 1.500 mg/dL"), Kind::kLab).high, 1.5);
+}
+
+TEST(CompilerLabTest, ParenthesizedBoundAfterAnotherWordIsNotTheMeasurements) {
+  // "neutropenia (< 1,000/mm3), or lymphopenia (< 500/mm3)": the second
+  // bound is lymphopenia's (not a quantity the rules read), not ANC's.
+  const CompiledStudy cs =
+      CompileIn("neutropenia (< 1,000/mm3), or lymphopenia (< 500/mm3)", Section::kExclusion);
+  const Predicate p = One(cs, Kind::kLab);
+  EXPECT_EQ(p.quantity, "anc");
+  EXPECT_EQ(p.high, 1);
+  bool review = false;
+  for (const Predicate& o : cs.predicates) review = review || o.kind == Kind::kOther;
+  EXPECT_TRUE(review);
+}
+
+TEST(CompilerLabTest, SymbolAfterOrStartsAnotherBound) {
+  // "BP >160 mm Hg systolic or >95 mm Hg": ">95" is not a systolic bound.
+  for (const Predicate& p : TextPredicates(
+           CompileIn("BP >160 mm Hg systolic or >95 mm Hg", Section::kExclusion), Kind::kLab)) {
+    EXPECT_FALSE(p.quantity == "systolic_bp" && p.low == 95) << p.evidence.text;
+  }
+}
+
+TEST(CompilerLabTest, ComplementaryConditionOfAnAlternativeIsDropped) {
+  // NCT03295227: "creatinine <= 1.5 x ULN OR creatinine clearance >= 60
+  // mL/min for subjects with creatinine > 1.5 x ULN" is creatinine <= 1.5 x
+  // ULN OR creatinine clearance >= 60 (the condition holds whenever the
+  // first alternative does not).
+  const CompiledStudy cs = CompileIn(
+      "Serum creatinine <= 1.5 x ULN OR creatinine clearance >= 60 mL/min for subjects with "
+      "creatinine levels > 1.5 x ULN");
+  int low_creatinine = 0;
+  int crcl = 0;
+  for (const Predicate& p : TextPredicates(cs, Kind::kLab)) {
+    if (p.quantity == "creatinine" && p.low) ++low_creatinine;
+    if (p.quantity == "creatinine_clearance" && p.low == 60) ++crcl;
+  }
+  EXPECT_EQ(low_creatinine, 0);
+  EXPECT_EQ(crcl, 1);
+}
+
+TEST(CompilerLabTest, SameBoundRestatedInOneStatementIsOneRequirement) {
+  // "Hgb >= 9 g/dL (transfusion to achieve Hgb >= 9 g/dL is acceptable)".
+  const CompiledStudy cs =
+      CompileIn("Hemoglobin >= 9 g/dL (transfusion to achieve hemoglobin >= 9 g/dL is acceptable)");
+  int bounds = 0;
+  for (const Predicate& p : TextPredicates(cs, Kind::kLab)) {
+    if (!p.informational && p.quantity == "hemoglobin") ++bounds;
+  }
+  EXPECT_EQ(bounds, 1);
+}
+
 // --- Performance status ------------------------------------------------------
 
 TEST(CompilerPerformanceTest, EcogAndKarnofsky) {
