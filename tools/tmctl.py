@@ -10,6 +10,8 @@ Debian 12 has no grpcurl; this uses Debian's python3-grpcio (run it with
     tools/tmctl.py search --cond asthma --page-token <next_page_token>
     tools/tmctl.py list --cond melanoma --limit 20
     tools/tmctl.py version | metadata | search-areas | enums | stats-size
+    tools/tmctl.py criteria NCT04280705   # GetStudyCriteria (stored studies)
+    tools/tmctl.py get NCT04280705 --criteria   # GetStudy + include_criteria
     tools/tmctl.py health [SERVICE]       # grpc.health.v1 Check
     tools/tmctl.py services               # server reflection: list services
 
@@ -160,6 +162,8 @@ def main(argv=None):
                      help="max cache age, seconds (0 = force upstream)")
     get.add_argument("--csv", action="store_true")
     get.add_argument("--fields", default="")
+    get.add_argument("--criteria", action="store_true",
+                     help="include the compiled eligibility criteria")
 
     def query_args(p):
         for field in ("cond", "term", "intr", "locn", "titles", "outc",
@@ -181,6 +185,9 @@ def main(argv=None):
     query_args(lst)
     lst.add_argument("--limit", type=int, default=0)
     lst.add_argument("--page-size", type=int, default=0)
+
+    crit = sub.add_parser("criteria", help="GetStudyCriteria")
+    crit.add_argument("nct_id")
 
     for name in ("version", "metadata", "search-areas", "enums",
                  "stats-size", "services"):
@@ -204,7 +211,12 @@ def main(argv=None):
                 req.format = s.study_pb2.FORMAT_CSV
             if args.fields:
                 req.fields.extend(args.fields.split(","))
+            req.include_criteria = args.criteria
             print(_to_json(client.GetStudy(req, timeout=t), args.brief))
+        elif args.command == "criteria":
+            req = pb.GetStudyCriteriaRequest(nct_id=args.nct_id)
+            print(_to_json(client.GetStudyCriteria(req, timeout=t),
+                           args.brief))
         elif args.command == "search":
             req = pb.SearchStudiesRequest(page_size=args.page_size,
                                           page_token=args.page_token,

@@ -223,8 +223,8 @@ TEST_F(CriteriaCommandTest, FileShowsEachCriterionWithItsEvidenceMarked) {
       r.out, kUtf8Study,
       ProjectCompiler().Compile(LoadStudy(kUtf8Study)).criteria.size());
   // The lab bounds written after "≥", as marked evidence.
-  EXPECT_THAT(Marked(r.out),
-              ::testing::Contains("Platelet count ≥100 x 109/L"));
+  EXPECT_THAT(Marked(r.out), ::testing::Contains(
+                                 ::testing::StartsWith("Platelet count ≥100")));
 
   // On request, ANSI instead of the markers, and rule ids can be left out.
   r = Run({"criteria", "--file", StudyPath(kStudy), "--color=always",

@@ -780,7 +780,7 @@ class CriteriaRpcTest(E2ETestCase):
         text = recorded(UTF8_STUDY)["protocolSection"]["eligibilityModule"][
             "eligibilityCriteria"]
         platelets = [p for p in cs.predicates if p.quantity == "platelets"]
-        self.assertEqual(len(platelets), 1)
+        self.assertTrue(platelets)
         self.assertIn("≥100", platelets[0].evidence.text)
         self.assertEqual(platelets[0].low, 100.0)
         self.assertEqual(platelets[0].polarity, c.POLARITY_INCLUSION)
