@@ -20,8 +20,9 @@ bool Participated(const Piece& p) { return p.data() != nullptr; }
 // The captures of one match, addressed by role.
 class Captures {
  public:
-  Captures(const MatchRule& rule, std::vector<Piece> pieces)
-      : rule_(rule), pieces_(std::move(pieces)) {}
+  // `pieces` must outlive this object.
+  Captures(const MatchRule& rule, const std::vector<Piece>& pieces)
+      : rule_(rule), pieces_(pieces) {}
 
   // First participating group of `role`, or a null piece.
   Piece Get(CaptureRole role) const {
@@ -35,7 +36,7 @@ class Captures {
 
  private:
   const MatchRule& rule_;
-  std::vector<Piece> pieces_;
+  const std::vector<Piece>& pieces_;
 };
 
 std::string_view View(const Piece& p) {
@@ -332,7 +333,7 @@ void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
              CompileCounters* counters) {
   const MatchRule& rule = rules.rules()[rule_index];
   const int ngroups = rule.re->NumberOfCapturingGroups() + 1;
-  std::vector<Piece> pieces(ngroups);
+  std::vector<Piece> pieces;  // sized at the first match (most runs find none)
   size_t pos = 0;
   size_t next_start = 0;
   int32_t covered_until = -1;
@@ -360,6 +361,7 @@ void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
     covered_until = end;
     if (end == begin) continue;
     if (VetoedBy(text, rule, begin, end)) continue;
+    pieces.resize(static_cast<size_t>(ngroups));
     if (ngroups > 1 &&
         !rule.re->Match(text, static_cast<size_t>(begin), static_cast<size_t>(end),
                         RE2::ANCHOR_BOTH, pieces.data(), ngroups)) {
@@ -391,7 +393,8 @@ void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
       continue;
     }
     for (size_t slot = 0; slot < rule.quantities.size(); ++slot) {
-      Candidate c = base;
+      const bool last = slot + 1 == rule.quantities.size();
+      Candidate c = last ? std::move(base) : base;
       if (BuildNumeric(text, rules, rule, cap, rule.quantities[slot],
                        static_cast<int>(slot), &c)) {
         out->push_back(std::move(c));
