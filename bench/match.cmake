@@ -4,9 +4,11 @@
 #    studies;
 #  * gen_corpus: writes it as a file `trialmatch import` reads (and patients
 #    as JSON Lines);
-#  * match_bench: in-process MatchPatient latency (p50/p90/p99/p99.9) with
-#    the index vs brute force, batch throughput on N threads, snapshot build
-#    time and memory. docs/match_bench.md has the commands and figures.
+#  * match_bench (Google Benchmark): per registry size (1k/10k/100k),
+#    snapshot cold start and memory, in-process Match latency
+#    (p50/p90/p99/p99.9 counters) with the index vs brute force (results
+#    checked identical), batch throughput on N threads. docs/match_bench.md
+#    has the commands and figures.
 if(TARGET trialmatch_match)
   add_library(trialmatch_bench_corpus STATIC ${CMAKE_CURRENT_LIST_DIR}/corpus_gen.cc)
   target_include_directories(trialmatch_bench_corpus PUBLIC ${PROJECT_SOURCE_DIR})
@@ -24,7 +26,7 @@ if(TARGET trialmatch_match)
   add_executable(match_bench ${CMAKE_CURRENT_LIST_DIR}/match_bench.cc)
   target_link_libraries(match_bench PRIVATE trialmatch_bench_corpus
     trialmatch_match trialmatch_criteria trialmatch_patient
-    absl::flags absl::flags_parse absl::flags_usage absl::time)
+    benchmark::benchmark absl::flags absl::flags_parse absl::flags_usage absl::time)
   target_compile_definitions(match_bench PRIVATE
     TRIALMATCH_SHARED_DATA_DIR="${TRIALMATCH_SHARED_DATA_DIR}"
     TRIALMATCH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")

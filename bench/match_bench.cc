@@ -1,22 +1,34 @@
-// match_bench: the matcher on a synthetic registry (bench/corpus_gen.h).
+// match_bench: the matcher on synthetic registries (bench/corpus_gen.h) of
+// several sizes, as Google Benchmark benchmarks. docs/match_bench.md has the
+// commands and the figures.
 //
-//   match_bench --studies=100000 --patients=2000
+//   match_bench --sizes=1000,10000,100000 --patients=2000
+//   match_bench --sizes=100000 --benchmark_filter='Match/'
+//     (a size whose Build/N is filtered out is built untimed on first use)
 //
-// Phases (each prints its figures and the load average around it):
-//  1. build: generate, parse, compile (--build_threads) and add every study
-//     to a SnapshotBuilder; Build(). Time and the snapshot's memory (RSS
-//     growth after malloc_trim; the builder and compiled studies are gone).
-//  2. latency: MatchPatient in-process (default top 50 with explanations,
-//     recruiting statuses), one call at a time over the patient mix, with
-//     the index; p50/p90/p99/p99.9/max overall and per patient kind.
-//  3. brute: the same calls with evaluate_all (no index, no pruning) on the
-//     first --brute_patients patients; every result list is compared with
-//     the indexed one (must be identical).
-//  4. batch: --threads threads matching patients for --batch_seconds
-//     (patients/s), with the index and brute force.
-// --callgrind: after the build, runs the latency loop once with callgrind's
-// collection switched on around it only:
-//   valgrind --tool=callgrind --collect-atstart=no match_bench --callgrind ...
+// Per size N (registered in this order, so each reuses the snapshot the
+// Build benchmark of its size made; a new size frees the previous one):
+//  * Build/N: generate, parse and compile N studies (--build_threads), then
+//    SnapshotBuilder::Add every one and Build(). The reported time is the
+//    cold start (Add + Build from the in-memory compiled corpus: what a
+//    server does at start-up); counters: add_s, build_s, compile_s (not in
+//    the time), snapshot_mb (RSS growth after malloc_trim, the compiled
+//    studies and the builder gone), kb_per_study.
+//  * Match/N/top_k: MatchPatient in-process, one call per iteration over the
+//    patient mix (each patient once; default top 50 with explanations,
+//    recruiting statuses, ELIGIBLE + POSSIBLE); counters p50_ms, p90_ms,
+//    p99_ms, p999_ms and the p50 per patient kind, mean candidates /
+//    site searches / evaluated studies per call.
+//  * Brute/N: the same calls with MatchOptions::evaluate_all (no index, no
+//    ranking bound) on the first --brute_patients patients. Before timing,
+//    every brute-force result list is compared with the indexed one (NCT
+//    ids, verdicts, scores, explanation counts): any difference fails the
+//    benchmark and the exit status.
+//  * Batch/N (and BatchBrute/N): --threads threads matching patients
+//    (items_per_second = patients/s).
+// --callgrind: builds the largest size, runs the patient mix once with
+// callgrind's collection switched on around it only, and exits:
+//   valgrind --tool=callgrind --collect-atstart=no match_bench --callgrind
 #include <malloc.h>
 
 #include <algorithm>
@@ -27,14 +39,18 @@
 #include <fstream>
 #include <map>
 #include <memory>
-#include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_split.h"
+#include "benchmark/benchmark.h"
 #include "bench/corpus_gen.h"
 #include "criteria/compiler.h"
 #include "criteria/rule_set.h"
@@ -58,20 +74,20 @@ ABSL_FLAG(std::string, rules, TRIALMATCH_SOURCE_DIR "/rules", "rules directory")
 ABSL_FLAG(std::string, condition_codes,
           TRIALMATCH_SOURCE_DIR "/rules/patient/condition_codes.tsv",
           "crosswalk for coded patient conditions");
-ABSL_FLAG(int64_t, studies, 100000, "studies in the registry");
+ABSL_FLAG(std::string, sizes, "1000,10000,100000",
+          "registry sizes (studies), comma-separated");
+ABSL_FLAG(std::string, top_k, "50", "MatchOptions::top_k values, comma-separated");
 ABSL_FLAG(int64_t, patients, 2000, "patients in the mix");
 ABSL_FLAG(int64_t, brute_patients, 200,
           "patients matched brute force (evaluate_all) too");
 ABSL_FLAG(uint64_t, seed, 1, "generator seed");
 ABSL_FLAG(int, build_threads, 2, "threads generating and compiling studies");
 ABSL_FLAG(int, threads, 2, "batch threads");
-ABSL_FLAG(double, batch_seconds, 10, "duration of each batch run");
-ABSL_FLAG(int, top_k, 50, "MatchOptions::top_k");
+ABSL_FLAG(double, batch_seconds, 5, "minimum duration of each batch run");
 ABSL_FLAG(bool, explanations, true, "MatchOptions::include_explanations");
-ABSL_FLAG(std::string, phases, "latency,brute,batch",
-          "phases after the build: latency, brute, batch");
 ABSL_FLAG(bool, callgrind, false,
-          "only the latency loop, once, with callgrind collection around it");
+          "only the patient mix on the largest size, once, with callgrind "
+          "collection around it");
 
 namespace trialmatch::bench {
 namespace {
@@ -82,11 +98,11 @@ double Seconds(Clock::time_point a, Clock::time_point b) {
   return std::chrono::duration<double>(b - a).count();
 }
 
-std::string LoadAverage() {
+double LoadAverage1() {
   std::ifstream in("/proc/loadavg");
-  std::string a, b, c;
-  in >> a >> b >> c;
-  return a + " " + b + " " + c;
+  double a = 0;
+  in >> a;
+  return a;
 }
 
 // VmRSS / VmHWM in MB.
@@ -107,72 +123,65 @@ double RssMb() {
   return ProcStatusMb("VmRSS");
 }
 
-struct Percentiles {
-  double p50 = 0, p90 = 0, p99 = 0, p999 = 0, max = 0, mean = 0;
-};
-
-Percentiles Compute(std::vector<double> v) {
-  Percentiles p;
-  if (v.empty()) return p;
+double Quantile(std::vector<double> v, double q) {
+  if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  auto at = [&](double q) {
-    const size_t i = std::min(
-        v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
-    return v[i];
-  };
-  p.p50 = at(0.5);
-  p.p90 = at(0.9);
-  p.p99 = at(0.99);
-  p.p999 = at(0.999);
-  p.max = v.back();
-  double sum = 0;
-  for (double x : v) sum += x;
-  p.mean = sum / static_cast<double>(v.size());
-  return p;
-}
-
-void PrintLatency(const char* label, const std::vector<double>& ms) {
-  const Percentiles p = Compute(ms);
-  std::printf(
-      "  %-28s n=%-6zu p50 %7.3f  p90 %7.3f  p99 %7.3f  p99.9 %7.3f  max "
-      "%7.3f  mean %7.3f ms\n",
-      label, ms.size(), p.p50, p.p90, p.p99, p.p999, p.max, p.mean);
+  const size_t i = std::min(
+      v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
+  return v[i];
 }
 
 struct PatientCase {
   patient::Profile profile;
-  std::string kind;  // for the per-kind breakdown
+  std::string kind;  // counter suffix
 };
 
 std::string KindOf(const nlohmann::json& j) {
-  if (!j.contains("conditions")) return "no conditions";
+  if (!j.contains("conditions")) return "none";
   for (const auto& c : j["conditions"]) {
     if (c.contains("codes")) {
-      const std::string sys = c["codes"][0].value("system", "");
-      if (sys == "mesh") return "MeSH-coded condition";
-      return "ICD-10/SNOMED condition";
+      return c["codes"][0].value("system", "") == "mesh" ? "mesh" : "coded";
     }
   }
-  return "free-text condition";
+  return "text";
 }
 
-std::shared_ptr<const match::Snapshot> BuildSnapshot(
-    const CorpusGenerator& gen, std::shared_ptr<const criteria::RuleSet> rules,
-    int64_t n, int threads) {
-  criteria::Compiler compiler(rules);
-  match::SnapshotBuilder builder({.rules = rules});
+// Everything the benchmarks share; set up in main before they run.
+struct World {
+  std::unique_ptr<CorpusGenerator> gen;
+  std::shared_ptr<const criteria::RuleSet> rules;
+  std::vector<PatientCase> cases;
+  match::Matcher matcher;
+  match::MatchOptions options;
+  // The snapshot of the size being benchmarked (Build/N replaces it).
+  int64_t size = -1;
+  std::shared_ptr<const match::Snapshot> snap;
+};
+World* world = nullptr;
+
+struct BuildTimes {
+  double compile_s = 0;
+  double add_s = 0;
+  double build_s = 0;
+  int64_t failed = 0;
+};
+
+// Generates, parses and compiles studies in chunks on `threads` threads; adds
+// each chunk to the builder on this thread (Add is the timed cold start).
+std::shared_ptr<const match::Snapshot> BuildSnapshot(int64_t n, int threads,
+                                                     BuildTimes* times) {
+  criteria::Compiler compiler(world->rules);
+  match::SnapshotBuilder builder({.rules = world->rules});
   constexpr int64_t kChunk = 4096;
   std::vector<std::optional<std::pair<model::Study, criteria::CompiledStudy>>>
       slot(kChunk);
-  int64_t failed = 0;
-  double t_add = 0;
   for (int64_t base = 0; base < n; base += kChunk) {
     const int64_t count = std::min(kChunk, n - base);
     std::atomic<int64_t> next{0};
     auto work = [&] {
       for (int64_t k; (k = next.fetch_add(1)) < count;) {
         absl::StatusOr<model::Study> s = model::StudyFromJson(
-            gen.Study(static_cast<uint64_t>(base + k)));
+            world->gen->Study(static_cast<uint64_t>(base + k)));
         if (!s.ok()) {
           slot[k].reset();
           continue;
@@ -181,24 +190,24 @@ std::shared_ptr<const match::Snapshot> BuildSnapshot(
         slot[k].emplace(std::move(*s), std::move(c));
       }
     };
+    const auto c0 = Clock::now();
     std::vector<std::thread> pool;
     for (int t = 1; t < threads; ++t) pool.emplace_back(work);
     work();
     for (std::thread& t : pool) t.join();
     const auto a0 = Clock::now();
+    times->compile_s += Seconds(c0, a0);
     for (int64_t k = 0; k < count; ++k) {
       if (!slot[k] || !builder.Add(slot[k]->first, slot[k]->second).ok()) {
-        ++failed;
+        ++times->failed;
       }
-      slot[k].reset();
     }
-    t_add += Seconds(a0, Clock::now());
+    times->add_s += Seconds(a0, Clock::now());
+    for (int64_t k = 0; k < count; ++k) slot[k].reset();
   }
   const auto b0 = Clock::now();
   std::shared_ptr<const match::Snapshot> snap = std::move(builder).Build();
-  std::printf("  of which SnapshotBuilder::Add %.1f s, Build() %.2f s; %" PRId64
-              " failed\n",
-              t_add, Seconds(b0, Clock::now()), failed);
+  times->build_s = Seconds(b0, Clock::now());
   return snap;
 }
 
@@ -215,8 +224,174 @@ bool SameResults(const match::MatchResponse& a, const match::MatchResponse& b) {
   return true;
 }
 
+bool brute_mismatch = false;  // any Brute/N found a difference
+
+void Rebuild(int64_t n, BuildTimes* t) {
+  world->snap.reset();
+  world->size = -1;
+  world->snap = BuildSnapshot(n, absl::GetFlag(FLAGS_build_threads), t);
+  world->size = n;
+}
+
+// The snapshot of `size`, built here (untimed) when Build/size did not run
+// (--benchmark_filter).
+void Ready(int64_t size) {
+  if (world->snap != nullptr && world->size == size) return;
+  BuildTimes t;
+  Rebuild(size, &t);
+  std::fprintf(stderr, "match_bench: built %" PRId64 " studies (add %.2f s, "
+               "build %.2f s)\n", size, t.add_s, t.build_s);
+}
+
+void BM_Build(benchmark::State& state) {
+  const int64_t n = state.range(0);
+  for (auto _ : state) {
+    world->snap.reset();
+    world->size = -1;
+    const double rss0 = RssMb();
+    BuildTimes t;
+    Rebuild(n, &t);
+    const double rss1 = RssMb();
+    state.SetIterationTime(t.add_s + t.build_s);
+    state.counters["compile_s"] = t.compile_s;
+    state.counters["add_s"] = t.add_s;
+    state.counters["build_s"] = t.build_s;
+    state.counters["snapshot_mb"] = rss1 - rss0;
+    state.counters["kb_per_study"] =
+        (rss1 - rss0) * 1024 / static_cast<double>(n);
+    state.counters["peak_rss_mb"] = ProcStatusMb("VmHWM");
+    state.counters["failed"] = static_cast<double>(t.failed);
+  }
+  const match::SnapshotStats& st = world->snap->stats();
+  state.counters["predicates"] = static_cast<double>(st.predicates);
+  state.counters["open_sites"] = static_cast<double>(st.open_sites);
+  state.counters["load1"] = LoadAverage1();
+}
+
+// One Match per iteration, cycling over `limit` patients; per-call latency
+// percentiles as counters.
+void RunLatency(benchmark::State& state, const match::MatchOptions& options,
+                size_t limit) {
+  std::vector<double> all;
+  std::map<std::string, std::vector<double>> by_kind;
+  double candidates = 0, searches = 0, evaluated = 0, results = 0;
+  size_t i = 0;
+  for (auto _ : state) {
+    const PatientCase& c = world->cases[i++ % limit];
+    const auto a = Clock::now();
+    absl::StatusOr<match::MatchResponse> r =
+        world->matcher.Match(*world->snap, c.profile, options);
+    const double ms = Seconds(a, Clock::now()) * 1e3;
+    if (!r.ok()) {
+      state.SkipWithError("Match failed");
+      return;
+    }
+    all.push_back(ms);
+    by_kind[c.kind].push_back(ms);
+    candidates += static_cast<double>(r->stats.candidates);
+    searches += static_cast<double>(r->stats.site_searches);
+    evaluated += static_cast<double>(r->stats.evaluated);
+    results += static_cast<double>(r->results.size());
+    benchmark::DoNotOptimize(r);
+  }
+  const double m = static_cast<double>(all.size());
+  state.counters["p50_ms"] = Quantile(all, 0.5);
+  state.counters["p90_ms"] = Quantile(all, 0.9);
+  state.counters["p99_ms"] = Quantile(all, 0.99);
+  state.counters["p999_ms"] = Quantile(all, 0.999);
+  for (const auto& [kind, v] : by_kind) {
+    state.counters["p50_ms_" + kind] = Quantile(v, 0.5);
+  }
+  state.counters["candidates"] = candidates / m;
+  state.counters["site_searches"] = searches / m;
+  state.counters["evaluated"] = evaluated / m;
+  state.counters["results"] = results / m;
+  state.counters["load1"] = LoadAverage1();
+}
+
+void BM_Match(benchmark::State& state) {
+  Ready(state.range(0));
+  match::MatchOptions options = world->options;
+  options.top_k = static_cast<int>(state.range(1));
+  // Warm-up: a tenth of the mix.
+  for (size_t i = 0; i < world->cases.size() / 10; ++i) {
+    (void)world->matcher.Match(*world->snap, world->cases[i].profile, options);
+  }
+  RunLatency(state, options, world->cases.size());
+}
+
+size_t BrutePatients() {
+  return std::max<size_t>(
+      1, std::min<size_t>(world->cases.size(),
+                          static_cast<size_t>(
+                              absl::GetFlag(FLAGS_brute_patients))));
+}
+
+void BM_Brute(benchmark::State& state) {
+  Ready(state.range(0));
+  match::MatchOptions brute = world->options;
+  brute.evaluate_all = true;
+  const size_t nb = BrutePatients();
+  // The index and the bound are accelerators: the results must not change.
+  size_t mismatches = 0;
+  for (size_t i = 0; i < nb; ++i) {
+    auto r = world->matcher.Match(*world->snap, world->cases[i].profile, brute);
+    auto x = world->matcher.Match(*world->snap, world->cases[i].profile,
+                                  world->options);
+    if (!r.ok() || !x.ok() || !SameResults(*r, *x)) ++mismatches;
+  }
+  if (mismatches > 0) {
+    std::fprintf(stderr, "match_bench: brute force differs for %zu of %zu "
+                 "patients\n", mismatches, nb);
+    brute_mismatch = true;
+    state.SkipWithError("brute-force results differ from the index's");
+    return;
+  }
+  RunLatency(state, brute, nb);
+  state.counters["checked_patients"] = static_cast<double>(nb);
+}
+
+void RunBatch(benchmark::State& state, const match::MatchOptions& options,
+              size_t limit) {
+  size_t i = static_cast<size_t>(state.thread_index()) * 7919;
+  for (auto _ : state) {
+    auto r = world->matcher.Match(*world->snap,
+                                  world->cases[i++ % limit].profile, options);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+
+void BM_Batch(benchmark::State& state) {
+  Ready(state.range(0));
+  RunBatch(state, world->options, world->cases.size());
+}
+
+void BM_BatchBrute(benchmark::State& state) {
+  Ready(state.range(0));
+  match::MatchOptions brute = world->options;
+  brute.evaluate_all = true;
+  RunBatch(state, brute, BrutePatients());
+}
+
+std::vector<int64_t> ParseList(const std::string& text) {
+  std::vector<int64_t> out;
+  for (absl::string_view part : absl::StrSplit(text, ',', absl::SkipEmpty())) {
+    int64_t v = 0;
+    if (!absl::SimpleAtoi(part, &v) || v <= 0) return {};
+    out.push_back(v);
+  }
+  return out;
+}
+
 int Run() {
-  const int64_t n = absl::GetFlag(FLAGS_studies);
+  const std::vector<int64_t> sizes = ParseList(absl::GetFlag(FLAGS_sizes));
+  const std::vector<int64_t> top_ks = ParseList(absl::GetFlag(FLAGS_top_k));
+  if (sizes.empty() || top_ks.empty() || sizes.back() > 10'000'000) {
+    std::fprintf(stderr, "match_bench: --sizes and --top_k must be lists of "
+                         "positive numbers (sizes up to 10,000,000)\n");
+    return 2;
+  }
   CorpusOptions copt;
   copt.studies_dir = absl::GetFlag(FLAGS_data_dir);
   copt.condition_codes = absl::GetFlag(FLAGS_condition_codes);
@@ -232,184 +407,92 @@ int Run() {
                  rules.status().ToString().c_str());
     return 1;
   }
-  std::printf("match_bench: %" PRId64 " studies (seed %" PRIu64
-              ", %zu records), rules %s\n",
-              n, copt.seed, (*gen)->seed_records(), (*rules)->version().c_str());
+  World w;
+  world = &w;
+  w.gen = *std::move(gen);
+  w.rules = *std::move(rules);
+  w.options.include_explanations = absl::GetFlag(FLAGS_explanations);
 
-  // --- build --------------------------------------------------------------
-  std::printf("[build] load %s\n", LoadAverage().c_str());
-  const double rss0 = RssMb();
-  const auto t0 = Clock::now();
-  std::shared_ptr<const match::Snapshot> snap =
-      BuildSnapshot(**gen, *rules, n, absl::GetFlag(FLAGS_build_threads));
-  std::printf("  generate+parse+compile+build: %.1f s\n",
-              Seconds(t0, Clock::now()));
-  const double rss1 = RssMb();
-  const match::SnapshotStats& st = snap->stats();
-  std::printf(
-      "  snapshot: %zu studies, %zu predicates, %zu criteria, %zu located "
-      "sites (%zu open), %zu strings\n",
-      st.studies, st.predicates, st.criteria, st.located_sites, st.open_sites,
-      st.strings);
-  std::printf("  RSS %.0f MB (snapshot +%.0f MB), peak %.0f MB; load %s\n",
-              rss1, rss1 - rss0,
-              ProcStatusMb("VmHWM"), LoadAverage().c_str());
-
-  // --- patients -----------------------------------------------------------
   const int64_t np = absl::GetFlag(FLAGS_patients);
-  std::vector<PatientCase> cases;
   std::map<std::string, int> kinds;
   for (int64_t j = 0; j < np; ++j) {
-    const nlohmann::json pj = (*gen)->Patient(static_cast<uint64_t>(j));
+    const nlohmann::json pj = w.gen->Patient(static_cast<uint64_t>(j));
     absl::StatusOr<patient::Profile> p = patient::FromJsonValue(pj);
     if (!p.ok()) {
-      std::fprintf(stderr, "patient %" PRId64 ": %s\n", j,
+      std::fprintf(stderr, "match_bench: patient %" PRId64 ": %s\n", j,
                    p.status().ToString().c_str());
-      continue;
+      return 1;
     }
-    cases.push_back({*std::move(p), KindOf(pj)});
-    ++kinds[cases.back().kind];
+    w.cases.push_back({*std::move(p), KindOf(pj)});
+    ++kinds[w.cases.back().kind];
   }
-  std::printf("[patients] %zu:", cases.size());
+  if (w.cases.empty()) {
+    std::fprintf(stderr, "match_bench: --patients must be positive\n");
+    return 2;
+  }
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  std::printf("match_bench: seed %" PRIu64 ", %zu records, rules %s; %zu "
+              "patients:",
+              copt.seed, w.gen->seed_records(), w.rules->version().c_str(),
+              w.cases.size());
   for (const auto& [k, c] : kinds) std::printf(" %s %d;", k.c_str(), c);
-  std::printf("\n");
-
-  match::Matcher matcher;
-  match::MatchOptions options;
-  options.top_k = absl::GetFlag(FLAGS_top_k);
-  options.include_explanations = absl::GetFlag(FLAGS_explanations);
-  match::MatchOptions brute = options;
-  brute.evaluate_all = true;
-  std::printf("options: top_k %d, explanations %s, statuses RECRUITING + "
-              "NOT_YET_RECRUITING, verdicts ELIGIBLE + POSSIBLE\n",
-              options.top_k, options.include_explanations ? "on" : "off");
+  std::printf(" explanations %s\n", w.options.include_explanations ? "on" : "off");
+  std::fflush(stdout);
 
   if (absl::GetFlag(FLAGS_callgrind)) {
+    BuildTimes t;
+    w.snap = BuildSnapshot(sizes.back(), absl::GetFlag(FLAGS_build_threads), &t);
+    match::MatchOptions options = w.options;
+    options.top_k = static_cast<int>(top_ks.front());
     size_t results = 0;
     TRIALMATCH_CALLGRIND_TOGGLE();
-    for (const PatientCase& c : cases) {
-      auto r = matcher.Match(*snap, c.profile, options);
+    for (const PatientCase& c : w.cases) {
+      auto r = w.matcher.Match(*w.snap, c.profile, options);
       if (r.ok()) results += r->results.size();
     }
     TRIALMATCH_CALLGRIND_TOGGLE();
-    std::printf("[callgrind] %zu calls, %zu results\n", cases.size(), results);
+    std::printf("[callgrind] %zu calls, %zu results\n", w.cases.size(),
+                results);
     return 0;
   }
 
-  const std::string phases = absl::GetFlag(FLAGS_phases);
-  auto phase = [&](const char* name) {
-    return phases.find(name) != std::string::npos;
-  };
-
-  if (phase("latency")) {
-    // Warm-up: one pass over a tenth of the mix.
-    for (size_t i = 0; i < cases.size() / 10; ++i) {
-      (void)matcher.Match(*snap, cases[i].profile, options);
+  const auto iterations = static_cast<benchmark::IterationCount>(w.cases.size());
+  const auto brute_iterations =
+      static_cast<benchmark::IterationCount>(BrutePatients());
+  const int threads = absl::GetFlag(FLAGS_threads);
+  const double batch_seconds = absl::GetFlag(FLAGS_batch_seconds);
+  for (int64_t n : sizes) {
+    benchmark::RegisterBenchmark("Build", BM_Build)
+        ->ArgName("studies")->Arg(n)->Iterations(1)->UseManualTime()
+        ->Unit(benchmark::kSecond);
+    for (int64_t k : top_ks) {
+      benchmark::RegisterBenchmark("Match", BM_Match)
+          ->ArgNames({"studies", "top_k"})->Args({n, k})
+          ->Iterations(iterations)->UseRealTime()
+          ->Unit(benchmark::kMillisecond);
     }
-    std::printf("[latency] in-process Match, one call at a time; load %s\n",
-                LoadAverage().c_str());
-    std::vector<double> all;
-    std::map<std::string, std::vector<double>> by_kind;
-    double candidates = 0, evaluated = 0, searches = 0, results = 0;
-    for (const PatientCase& c : cases) {
-      const auto a = Clock::now();
-      auto r = matcher.Match(*snap, c.profile, options);
-      const double ms = Seconds(a, Clock::now()) * 1e3;
-      all.push_back(ms);
-      by_kind[c.kind].push_back(ms);
-      if (r.ok()) {
-        candidates += static_cast<double>(r->stats.candidates);
-        evaluated += static_cast<double>(r->stats.evaluated);
-        searches += static_cast<double>(r->stats.site_searches);
-        results += static_cast<double>(r->results.size());
-      }
-    }
-    PrintLatency("all patients (index)", all);
-    for (const auto& [k, v] : by_kind) PrintLatency(k.c_str(), v);
-    const double m = static_cast<double>(cases.size());
-    std::printf(
-        "  per call: %.0f candidates, %.0f site searches, %.0f evaluated, "
-        "%.1f results; load %s\n",
-        candidates / m, searches / m, evaluated / m, results / m,
-        LoadAverage().c_str());
+    benchmark::RegisterBenchmark("Brute", BM_Brute)
+        ->ArgName("studies")->Arg(n)->Iterations(brute_iterations)
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("Batch", BM_Batch)
+        ->ArgName("studies")->Arg(n)->Threads(threads)->MinTime(batch_seconds)
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
+    benchmark::RegisterBenchmark("BatchBrute", BM_BatchBrute)
+        ->ArgName("studies")->Arg(n)->Threads(threads)->MinTime(batch_seconds)
+        ->UseRealTime()->Unit(benchmark::kMillisecond);
   }
-
-  if (phase("brute")) {
-    const size_t nb = std::min<size_t>(
-        cases.size(), static_cast<size_t>(absl::GetFlag(FLAGS_brute_patients)));
-    std::printf("[brute] evaluate_all (no index, no pruning), %zu patients; "
-                "load %s\n",
-                nb, LoadAverage().c_str());
-    std::vector<double> all;
-    std::vector<double> indexed;
-    size_t mismatches = 0;
-    double evaluated = 0;
-    for (size_t i = 0; i < nb; ++i) {
-      const auto a = Clock::now();
-      auto r = matcher.Match(*snap, cases[i].profile, brute);
-      all.push_back(Seconds(a, Clock::now()) * 1e3);
-      const auto b = Clock::now();
-      auto x = matcher.Match(*snap, cases[i].profile, options);
-      indexed.push_back(Seconds(b, Clock::now()) * 1e3);
-      if (!r.ok() || !x.ok() || !SameResults(*r, *x)) ++mismatches;
-      if (r.ok()) evaluated += static_cast<double>(r->stats.evaluated);
-    }
-    PrintLatency("brute force", all);
-    PrintLatency("index (same patients)", indexed);
-    std::printf("  %.0f evaluated per call; results differ for %zu of %zu "
-                "patients; load %s\n",
-                nb > 0 ? evaluated / static_cast<double>(nb) : 0.0, mismatches,
-                nb, LoadAverage().c_str());
-    if (mismatches > 0) return 1;
-  }
-
-  if (phase("batch")) {
-    const int threads = absl::GetFlag(FLAGS_threads);
-    const double secs = absl::GetFlag(FLAGS_batch_seconds);
-    auto run = [&](const match::MatchOptions& o, size_t limit) {
-      std::atomic<size_t> next{0};
-      std::atomic<bool> stop{false};
-      std::atomic<int64_t> done{0};
-      auto work = [&] {
-        int64_t mine = 0;
-        while (!stop.load(std::memory_order_relaxed)) {
-          const size_t i = next.fetch_add(1) % limit;
-          auto r = matcher.Match(*snap, cases[i].profile, o);
-          if (r.ok()) ++mine;
-        }
-        done += mine;
-      };
-      const auto a = Clock::now();
-      std::vector<std::thread> pool;
-      for (int t = 0; t < threads; ++t) pool.emplace_back(work);
-      std::this_thread::sleep_for(std::chrono::duration<double>(secs));
-      stop = true;
-      for (std::thread& t : pool) t.join();
-      return static_cast<double>(done.load()) / Seconds(a, Clock::now());
-    };
-    std::printf("[batch] %d threads, %.0f s each; load %s\n", threads, secs,
-                LoadAverage().c_str());
-    std::printf("  index:       %8.0f patients/s\n", run(options, cases.size()));
-    match::MatchOptions lean = options;
-    lean.include_explanations = false;
-    std::printf("  index, without full explanations: %8.0f patients/s\n",
-                run(lean, cases.size()));
-    const size_t nb = std::max<size_t>(
-        1, std::min<size_t>(cases.size(),
-                            static_cast<size_t>(
-                                absl::GetFlag(FLAGS_brute_patients))));
-    std::printf("  brute force: %8.1f patients/s\n", run(brute, nb));
-    std::printf("  load %s\n", LoadAverage().c_str());
-  }
-  return 0;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return brute_mismatch ? 1 : 0;
 }
 
 }  // namespace
 }  // namespace trialmatch::bench
 
 int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
   absl::SetProgramUsageMessage(
-      "Matcher benchmark on a synthetic registry (docs/match_bench.md).");
+      "Matcher benchmarks on synthetic registries (docs/match_bench.md).");
   absl::ParseCommandLine(argc, argv);
   return trialmatch::bench::Run();
 }

@@ -427,8 +427,10 @@ MatchStrength StudyEvaluator::Relevance(uint32_t study) {
 }
 
 StudyEval StudyEvaluator::Evaluate(uint32_t study, bool stop_on_violation,
-                                   StudyDetail* detail) {
+                                   StudyDetail* detail,
+                                   uint32_t max_unfavourable) {
   current_study_ = study;
+  max_unfavourable_ = stop_on_violation ? max_unfavourable : 0xffffffffu;
   const CompactStudy& cs = snap_.compact()[study];
   StudyEval out;
   if (detail != nullptr) {
@@ -440,7 +442,9 @@ StudyEval StudyEvaluator::Evaluate(uint32_t study, bool stop_on_violation,
   }
   const int t = EvalNode(cs.root, /*root=*/true, stop_on_violation,
                          /*counting=*/true, /*group=*/-1, &out, detail);
-  if (t == kViolated) {
+  if (out.abandoned) {
+    out.verdict = Verdict::kPossible;
+  } else if (t == kViolated) {
     out.verdict = Verdict::kIneligible;
   } else if (t == kSatisfied && cs.has_criteria_text) {
     out.verdict = Verdict::kEligible;
@@ -487,8 +491,9 @@ int StudyEvaluator::EvalNode(uint32_t node_index, bool root, bool stop,
     }
     if (counting) Count(o, &out->counts);
     v = std::min(v, TriOf(o));
-    if (root && stop && v == kViolated) {
+    if (root && stop && (v == kViolated || Abandon(*out))) {
       out->stopped = true;
+      out->abandoned = v != kViolated;
       return v;
     }
   }
@@ -507,8 +512,9 @@ int StudyEvaluator::EvalNode(uint32_t node_index, bool root, bool stop,
         const int t = EvalNode(snap_.node_children()[node.children_begin + i],
                                false, false, counting, group, out, detail);
         v = std::min(v, t);
-        if (root && stop && v == kViolated) {
+        if (root && stop && (v == kViolated || Abandon(*out))) {
           out->stopped = true;
+          out->abandoned = v != kViolated;
           return v;
         }
       }

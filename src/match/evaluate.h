@@ -83,6 +83,9 @@ struct StudyEval {
   Verdict verdict = Verdict::kPossible;
   OutcomeCounts counts;
   bool stopped = false;  // stopped at the first violated top-level item
+  // Stopped because more units than `max_unfavourable` were violated or
+  // UNKNOWN (the study cannot rank; verdict and counts are partial).
+  bool abandoned = false;
   bool no_criteria_text = false;  // best verdict capped at POSSIBLE
 };
 
@@ -99,18 +102,27 @@ class StudyEvaluator {
   // Evaluates the study. With `stop_on_violation`, returns as soon as a
   // top-level item is violated (verdict INELIGIBLE, counts partial). With
   // `detail`, fills it (sized to the study's predicates and criteria).
+  // With `stop_on_violation`, also returns (abandoned) as soon as more than
+  // `max_unfavourable` counted units are violated or UNKNOWN.
   StudyEval Evaluate(uint32_t study, bool stop_on_violation,
-                     StudyDetail* detail);
+                     StudyDetail* detail,
+                     uint32_t max_unfavourable = 0xffffffffu);
 
  private:
   int EvalNode(uint32_t node, bool root, bool stop, bool counting, int group,
                StudyEval* out, StudyDetail* detail);
+
+  bool Abandon(const StudyEval& e) const {
+    return static_cast<uint32_t>(e.counts.violated + e.counts.unknown) >
+           max_unfavourable_;
+  }
 
   const Snapshot& snap_;
   const PatientFacts& facts_;
   std::vector<uint8_t> target_;     // by patient condition
   uint32_t target_study_ = kNoId;   // the study target_ was computed for
   uint32_t current_study_ = kNoId;  // the study being evaluated
+  uint32_t max_unfavourable_ = 0xffffffffu;
 };
 
 }  // namespace trialmatch::match::internal

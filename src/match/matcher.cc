@@ -189,6 +189,25 @@ std::vector<ConditionMatch> MatchedConditions(const Snapshot& s,
   return out;
 }
 
+struct Queued {
+  uint32_t study;
+  MatchStrength relevance;
+};
+
+struct Scratch {
+  std::vector<uint64_t> bitmap;       // candidates
+  std::vector<uint8_t> strength_of;   // by study
+  std::vector<Queued> queued;         // first-pass survivors
+  std::vector<uint32_t> bucket_of;    // parallel to queued
+  std::vector<uint32_t> start, next;  // counting sort
+  std::vector<uint32_t> order;
+};
+
+Scratch& ThreadScratch() {
+  thread_local Scratch scratch;
+  return scratch;
+}
+
 }  // namespace
 
 Matcher::Matcher() = default;
@@ -308,8 +327,12 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // Candidates as a bitmap (visited in NCT order) and, from the posting
   // list that found each, its relevance strength: the same value the
   // evaluator's Relevance() computes (docs/match.md, "Candidates").
-  std::vector<uint64_t> bitmap;
-  std::vector<uint8_t> strength_of;
+  // Per-thread scratch reused across calls: the study-sized arrays would
+  // otherwise be allocated (and the allocator's free lists consolidated)
+  // on every call.
+  Scratch& scratch = ThreadScratch();
+  std::vector<uint64_t>& bitmap = scratch.bitmap;
+  std::vector<uint8_t>& strength_of = scratch.strength_of;
   if (stats.used_index) {
     bitmap.assign((snapshot.size() + 63) / 64, 0);
     strength_of.assign(snapshot.size(), 0);
@@ -405,6 +428,29 @@ absl::StatusOr<MatchResponse> Matcher::Match(
            !Better(bound, heap.front());
   };
   const double best_proximity = facts.location ? 1.0 : 0.0;
+  // An upper bound of a study's proximity from the cap around its open
+  // sites, without acos: the angular gap is at least theta - radius, where
+  // cos(theta - radius) = dot cos(radius) + sin(theta) sin(radius), and an
+  // arc is at least its chord (km >= R * chord); 1 km margin for rounding.
+  // Orders the first pass so that near studies fill the top_k first.
+  auto proximity_bound = [&](uint32_t si) -> double {
+    if (!facts.location) return 0.0;
+    const CompactStudy& cs = compact[si];
+    if (cs.sites_count == 0) return 0.0;  // no open located site: 0
+    if (cs.sites_radius >= 3.2f) return 1.0;
+    const UnitVector& c = cs.sites_center;
+    const UnitVector& pv = patient_point->v;
+    const double dot = static_cast<double>(c.x) * pv.x +
+                       static_cast<double>(c.y) * pv.y +
+                       static_cast<double>(c.z) * pv.z;
+    if (dot >= cs.sites_cos_radius) return 1.0;
+    const double sin_theta = std::sqrt(std::max(0.0, 1.0 - dot * dot));
+    const double cos_gap =
+        dot * cs.sites_cos_radius + sin_theta * cs.sites_sin_radius;
+    const double chord = std::sqrt(std::max(0.0, 2.0 - 2.0 * cos_gap));
+    const double km = std::max(0.0, kEarthRadiusKm * chord - 1.0);
+    return 1.0 / (1.0 + km / options_.proximity_scale_km);
+  };
 
   // Second stage: distance, exact bound, evaluation, heap.
   auto evaluate = [&](uint32_t si, MatchStrength relevance) {
@@ -457,8 +503,34 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         return;
       }
     }
+    // With a full top_k, the most units that may end violated or UNKNOWN
+    // for the study still to rank (the bound with that many certainly
+    // UNKNOWN ranks): evaluation is abandoned beyond it.
+    uint32_t max_unfavourable = 0xffffffffu;
+    const internal::StudyKey& key = keys[si];
+    if (prune && !want_ineligible && key.exact &&
+        heap.size() == static_cast<size_t>(options.top_k)) {
+      uint32_t lo = 0;  // ranks (else the bound above pruned it)
+      uint32_t hi = key.units;
+      if (cannot_rank(bound_with(si, hi, relevance, proximity))) {
+        while (hi - lo > 1) {  // lo ranks, hi does not
+          const uint32_t mid = lo + (hi - lo) / 2;
+          if (cannot_rank(bound_with(si, mid, relevance, proximity))) {
+            hi = mid;
+          } else {
+            lo = mid;
+          }
+        }
+        max_unfavourable = lo;
+      }
+    }
     ++stats.evaluated;
-    const StudyEval ev = evaluator.Evaluate(si, !want_ineligible, nullptr);
+    const StudyEval ev =
+        evaluator.Evaluate(si, !want_ineligible, nullptr, max_unfavourable);
+    if (ev.abandoned) {
+      ++stats.pruned;
+      return;
+    }
     switch (ev.verdict) {
       case Verdict::kEligible:
         ++stats.eligible;
@@ -495,13 +567,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // First stage: status and relevance; then either evaluate in NCT order
   // (evaluate_all) or queue by bound, best first, so that the top_k fills
   // with strong studies early and the rest can be skipped wholesale.
-  struct Queued {
-    uint32_t study;
-    MatchStrength relevance;
-  };
   constexpr int kScoreBuckets = 1024;
-  std::vector<Queued> queued;
-  std::vector<uint32_t> bucket_of;
+  std::vector<Queued>& queued = scratch.queued;
+  std::vector<uint32_t>& bucket_of = scratch.bucket_of;
+  queued.clear();
+  bucket_of.clear();
   auto first = [&](uint32_t si) -> absl::Status {
     ++stats.candidates;
     if (options.interrupt && ++since_check >= kInterruptStride) {
@@ -522,7 +592,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       evaluate(si, relevance);
       return absl::OkStatus();
     }
-    const Ranked b = bound_of(si, relevance, best_proximity);
+    const Ranked b = bound_of(si, relevance, proximity_bound(si));
     // Bucket: verdict cap, then score descending (multiplying by a power of
     // two is exact, so the bucket's upper edge bounds the score).
     const int q = std::clamp(static_cast<int>(b.score * kScoreBuckets), 0,
@@ -535,10 +605,12 @@ absl::StatusOr<MatchResponse> Matcher::Match(
 
   if (stats.used_index) {
     if (absl::Status s = ForEachBit(bitmap, first); !s.ok()) return s;
-  } else if (prune && !any_linked) {
-    // No condition to relate: relevance is NONE and the proximity bound the
-    // same for every study, so the snapshot's static best-bound order
-    // applies; the first study that cannot rank ends the scan.
+  } else if (prune && !any_linked && !facts.location) {
+    // No condition to relate and no location: relevance is NONE and
+    // proximity 0 for every study, so the snapshot's static best-bound
+    // order applies; the first study that cannot rank ends the scan. (A
+    // located patient takes the status pre-filter below: the proximity
+    // bound orders the queue.)
     for (uint32_t si : snapshot.by_bound()) {
       ++stats.candidates;
       if (options.interrupt && ++since_check >= kInterruptStride) {
@@ -575,12 +647,15 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   if (prune && !queued.empty()) {
     // Counting sort by bucket (stable: NCT order within a bucket).
     constexpr int kBuckets = 3 * kScoreBuckets;
-    std::vector<uint32_t> start(kBuckets + 1, 0);
+    std::vector<uint32_t>& start = scratch.start;
+    start.assign(kBuckets + 1, 0);
     for (uint32_t b : bucket_of) ++start[b + 1];
     for (int b = 0; b < kBuckets; ++b) start[b + 1] += start[b];
-    std::vector<uint32_t> order(queued.size());
+    std::vector<uint32_t>& order = scratch.order;
+    order.resize(queued.size());
     {
-      std::vector<uint32_t> next(start.begin(), start.end() - 1);
+      std::vector<uint32_t>& next = scratch.next;
+      next.assign(start.begin(), start.end() - 1);
       for (uint32_t i = 0; i < queued.size(); ++i)
         order[next[bucket_of[i]]++] = i;
     }

@@ -343,31 +343,53 @@ struct SnapshotBuilder::State {
   absl::flat_hash_map<std::string, uint32_t> concept_index;
   absl::flat_hash_map<std::string, uint8_t> quantity_index;
 
+  // Interning looks the text up before copying it: almost every string of
+  // a study was seen before (rule ids, units, statuses, places).
   uint32_t Str(std::string_view text) {
     if (text.empty()) return kNoString;
-    auto [it, inserted] = string_index.emplace(
-        std::string(text), static_cast<uint32_t>(snap->strings_.size()));
-    if (inserted) snap->strings_.emplace_back(text);
-    return it->second;
+    if (auto it = string_index.find(common::ToAbsl(text));
+        it != string_index.end()) {
+      return it->second;
+    }
+    const auto id = static_cast<uint32_t>(snap->strings_.size());
+    string_index.emplace(std::string(text), id);
+    snap->strings_.emplace_back(text);
+    return id;
   }
 
+  // Raw descriptor ids and condition texts as the registry writes them,
+  // mapped to their keys (normalising allocates; the raw forms repeat).
+  absl::flat_hash_map<std::string, uint32_t> mesh_raw;
+  absl::flat_hash_map<std::string, uint32_t> term_raw;
+
   uint32_t Mesh(std::string_view id) {
+    if (auto it = mesh_raw.find(common::ToAbsl(id)); it != mesh_raw.end()) {
+      return it->second;
+    }
     std::string norm = patient::NormalizeMeshId(id);
     Snapshot& s = *snap;
     auto [it, inserted] =
         s.mesh_key_.emplace(norm, static_cast<uint32_t>(s.mesh_ids_.size()));
     if (inserted) s.mesh_ids_.push_back(std::move(norm));
+    mesh_raw.emplace(std::string(id), it->second);
     return it->second;
   }
 
   uint32_t Term(std::string_view text) {
+    if (auto it = term_raw.find(common::ToAbsl(text)); it != term_raw.end()) {
+      return it->second;
+    }
     std::string norm = NormalizeTerm(text);
-    if (norm.empty()) return kNoId;
-    Snapshot& s = *snap;
-    auto [it, inserted] =
-        s.term_key_.emplace(norm, static_cast<uint32_t>(s.terms_.size()));
-    if (inserted) s.terms_.push_back(std::move(norm));
-    return it->second;
+    uint32_t key = kNoId;
+    if (!norm.empty()) {
+      Snapshot& s = *snap;
+      auto [it, inserted] =
+          s.term_key_.emplace(norm, static_cast<uint32_t>(s.terms_.size()));
+      if (inserted) s.terms_.push_back(std::move(norm));
+      key = it->second;
+    }
+    term_raw.emplace(std::string(text), key);
+    return key;
   }
 
   uint8_t Quantity(const std::string& q) {
@@ -521,6 +543,7 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
   info.title =
       study.brief_title.empty() ? study.official_title : study.brief_title;
   info.overall_status = Str(study.overall_status);
+  info.conditions.reserve(study.conditions.size());
   for (const std::string& c : study.conditions)
     info.conditions.push_back(Str(c));
   info.compiler_version = Str(cs.compiler_version);
@@ -563,6 +586,10 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
 
   // Predicates.
   const auto pred_base = static_cast<uint32_t>(s.preds_.size());
+  info.predicates.reserve(cs.predicates.size());
+  // History wording per criterion (its predicates share the text), computed
+  // when first needed: -1 unknown, else 0/1.
+  std::vector<int8_t> history(cs.criteria.size(), -1);
   for (size_t pi = 0; pi < cs.predicates.size(); ++pi) {
     const criteria::Predicate& p_in = cs.predicates[pi];
     PredicateInfo pinfo;
@@ -602,9 +629,13 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
     cp.source = static_cast<uint32_t>(pi);
     cp.study_conditions =
         p_in.criterion < 0 && p_in.kind == criteria::Kind::kCondition;
-    cp.history_wording =
-        HistoryWording(p_in.criterion >= 0 ? cs.criteria[p_in.criterion].text
-                                           : p_in.evidence.text);
+    if (p_in.criterion >= 0) {
+      int8_t& h = history[p_in.criterion];
+      if (h < 0) h = HistoryWording(cs.criteria[p_in.criterion].text) ? 1 : 0;
+      cp.history_wording = h != 0;
+    } else {
+      cp.history_wording = HistoryWording(p_in.evidence.text);
+    }
     if (IsNumericKind(p_in.kind)) {
       cp.quantity =
           p_in.quantity.empty() ? kUnknownQuantity : Quantity(p_in.quantity);
@@ -753,6 +784,11 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
 
   // Located sites; the open ones sorted by latitude for the nearest search.
   info.listed_sites = static_cast<uint32_t>(study.locations.size());
+  {
+    size_t located = 0;
+    for (const model::Location& loc : study.locations) located += loc.geo ? 1 : 0;
+    info.sites.reserve(located);
+  }
   cst.sites_begin = static_cast<uint32_t>(s.open_sites_.size());
   for (const model::Location& loc : study.locations) {
     if (!loc.geo) continue;
@@ -800,6 +836,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
       }
       // Float vectors: enlarge by ~1 km so the bound stays a bound.
       cst.sites_radius = static_cast<float>(radius + 2e-4);
+      cst.sites_cos_radius = std::cos(static_cast<double>(cst.sites_radius));
+      cst.sites_sin_radius = std::sin(static_cast<double>(cst.sites_radius));
     }
   }
   std::sort(s.open_sites_.begin() + cst.sites_begin, s.open_sites_.end(),
@@ -885,6 +923,19 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     }
   }
   for (auto& [key, anc] : s.ancestry_) SortUnique(&anc);
+
+  // The flat arrays grew by doubling: give the slack back (up to half of
+  // their memory).
+  auto shrink = [](auto&... v) { (v.shrink_to_fit(), ...); };
+  shrink(s.fact_counts_, s.preds_, s.nodes_, s.node_preds_, s.node_children_,
+         s.concepts_, s.concept_refs_, s.concept_texts_,
+         s.concept_from_criteria_, s.key_pool_, s.open_sites_, s.strings_,
+         s.mesh_ids_, s.terms_);
+  for (auto& [key, list] : s.by_mesh_) list.shrink_to_fit();
+  for (auto& [key, list] : s.by_ancestor_) list.shrink_to_fit();
+  for (auto& [key, list] : s.by_term_) list.shrink_to_fit();
+  for (auto& [key, anc] : s.ancestry_) anc.shrink_to_fit();
+  for (auto& list : s.by_status_) list.shrink_to_fit();
 
   SnapshotStats& st = s.stats_;
   st.studies = s.info_.size();

@@ -205,6 +205,10 @@ struct CompactStudy {
   // (radians, slightly enlarged), for a cheap lower bound of the distance.
   UnitVector sites_center;
   float sites_radius = 0;
+  // cos and sin of sites_radius, for a lower bound of the distance without
+  // acos (the matcher's first pass).
+  double sites_cos_radius = 1;
+  double sites_sin_radius = 0;
   uint16_t status = 0;             // index into statuses()
   bool has_criteria_text = false;  // the compiler read some criteria
   // For the matcher's ranking bound: how many units the outcome counts
