@@ -1031,7 +1031,7 @@ absl::Status RuleSetBuilder::BuildTriggerSet() {
   // keyword occurs.
   {
     std::string error;
-    if (!dictionary_pattern_.empty() && !getenv("NODICTSET")) {
+    if (!dictionary_pattern_.empty()) {
       set_->dictionary_slot_ = set->Add(dictionary_pattern_, &error);
       if (set_->dictionary_slot_ < 0) {
         return absl::InvalidArgumentError("condition synonyms: " + error);
