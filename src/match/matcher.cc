@@ -429,26 +429,24 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   };
   const double best_proximity = facts.location ? 1.0 : 0.0;
   // An upper bound of a study's proximity from the cap around its open
-  // sites, without acos: the angular gap is at least theta - radius, where
-  // cos(theta - radius) = dot cos(radius) + sin(theta) sin(radius), and an
-  // arc is at least its chord (km >= R * chord); 1 km margin for rounding.
-  // Orders the first pass so that near studies fill the top_k first.
-  auto proximity_bound = [&](uint32_t si) -> double {
+  // sites (StudyKey: dense, no acos): the angular gap is at least
+  // theta - radius, where cos(theta - radius) = dot cos(radius) +
+  // sin(theta) sin(radius), and an arc is at least its chord (km >= R *
+  // chord); 5 km margin for the float cap. Orders the first pass so that
+  // near studies fill the top_k first.
+  auto proximity_bound = [&](const internal::StudyKey& k) -> double {
     if (!facts.location) return 0.0;
-    const CompactStudy& cs = compact[si];
-    if (cs.sites_count == 0) return 0.0;  // no open located site: 0
-    if (cs.sites_radius >= 3.2f) return 1.0;
-    const UnitVector& c = cs.sites_center;
+    if (k.sites == internal::kSitesNone) return 0.0;  // proximity is 0
+    if (k.sites == internal::kSitesAnywhere) return 1.0;
     const UnitVector& pv = patient_point->v;
-    const double dot = static_cast<double>(c.x) * pv.x +
-                       static_cast<double>(c.y) * pv.y +
-                       static_cast<double>(c.z) * pv.z;
-    if (dot >= cs.sites_cos_radius) return 1.0;
+    const double dot = static_cast<double>(k.center_x) * pv.x +
+                       static_cast<double>(k.center_y) * pv.y +
+                       static_cast<double>(k.center_z) * pv.z;
+    if (dot >= k.cos_radius) return 1.0;
     const double sin_theta = std::sqrt(std::max(0.0, 1.0 - dot * dot));
-    const double cos_gap =
-        dot * cs.sites_cos_radius + sin_theta * cs.sites_sin_radius;
+    const double cos_gap = dot * k.cos_radius + sin_theta * k.sin_radius;
     const double chord = std::sqrt(std::max(0.0, 2.0 - 2.0 * cos_gap));
-    const double km = std::max(0.0, kEarthRadiusKm * chord - 1.0);
+    const double km = std::max(0.0, kEarthRadiusKm * chord - 5.0);
     return 1.0 / (1.0 + km / options_.proximity_scale_km);
   };
 
@@ -592,7 +590,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       evaluate(si, relevance);
       return absl::OkStatus();
     }
-    const Ranked b = bound_of(si, relevance, proximity_bound(si));
+    const Ranked b = bound_of(si, relevance, proximity_bound(keys[si]));
     // Bucket: verdict cap, then score descending (multiplying by a power of
     // two is exact, so the bucket's upper edge bounds the score).
     const int q = std::clamp(static_cast<int>(b.score * kScoreBuckets), 0,

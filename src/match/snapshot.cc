@@ -836,8 +836,6 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
       }
       // Float vectors: enlarge by ~1 km so the bound stays a bound.
       cst.sites_radius = static_cast<float>(radius + 2e-4);
-      cst.sites_cos_radius = std::cos(static_cast<double>(cst.sites_radius));
-      cst.sites_sin_radius = std::sin(static_cast<double>(cst.sites_radius));
     }
   }
   std::sort(s.open_sites_.begin() + cst.sites_begin, s.open_sites_.end(),
@@ -886,7 +884,19 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     k.always_unknown =
         static_cast<uint16_t>(std::min<uint32_t>(c.always_unknown, 0xffff));
     k.facts_begin = c.facts_begin;
-    k.facts_count = c.facts_count;
+    k.facts_count = static_cast<uint8_t>(c.facts_count);  // <= 64 facts
+    if (c.sites_count == 0) {
+      k.sites = internal::kSitesNone;
+    } else if (c.sites_radius >= 3.2f) {
+      k.sites = internal::kSitesAnywhere;
+    } else {
+      k.sites = internal::kSitesCap;
+      k.center_x = c.sites_center.x;
+      k.center_y = c.sites_center.y;
+      k.center_z = c.sites_center.z;
+      k.cos_radius = static_cast<float>(std::cos(c.sites_radius));
+      k.sin_radius = static_cast<float>(std::sin(c.sites_radius));
+    }
     s.keys_.push_back(k);
   }
 
