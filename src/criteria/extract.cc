@@ -492,6 +492,49 @@ void ResolveOverlaps(std::vector<Candidate>* cands) {
   v = std::move(kept);
 }
 
+// A method named between two coordinated analytes, then the connector:
+// "creatinine clearance [as per the Schwartz formula or] radioisotope GFR
+// >= 60". `gap` is lower-case: an introducer ("per", "as per", "using",
+// "by", "via", "according to", "calculated/measured/estimated by|per|
+// using|with"), one to four words of letters, and "or" / "and" / "and/or".
+bool MethodThenConnector(std::string_view gap) {
+  std::vector<std::string_view> words;
+  size_t i = 0;
+  while (i < gap.size()) {
+    while (i < gap.size() && (gap[i] == ' ' || gap[i] == '\t' || gap[i] == ',')) ++i;
+    size_t j = i;
+    while (j < gap.size() && gap[j] != ' ' && gap[j] != '\t' && gap[j] != ',') ++j;
+    if (j > i) words.push_back(gap.substr(i, j - i));
+    i = j;
+  }
+  if (words.size() < 3) return false;
+  const std::string_view last = words.back();
+  if (last != "or" && last != "and" && last != "and/or") return false;
+  size_t k = 0;
+  if (words[0] == "per" || words[0] == "using" || words[0] == "by" || words[0] == "via") {
+    k = 1;
+  } else if ((words[0] == "as" && words[1] == "per") ||
+             (words[0] == "according" && words[1] == "to") ||
+             ((words[0] == "calculated" || words[0] == "measured" || words[0] == "estimated") &&
+              (words[1] == "by" || words[1] == "per" || words[1] == "using" ||
+               words[1] == "with"))) {
+    k = 2;
+  } else {
+    return false;
+  }
+  const size_t described = words.size() - 1 - k;
+  if (described < 1 || described > 4) return false;
+  for (size_t w = k; w + 1 < words.size(); ++w) {
+    for (char ch : words[w]) {
+      if (!absl::ascii_isalpha(static_cast<unsigned char>(ch)) && ch != '-' && ch != '\'' &&
+          ch != '.') {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
 bool IsWordChar(char c) {
   return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
          (static_cast<unsigned char>(c) >= 0x80);
@@ -842,7 +885,8 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
         if (ch != ' ') squeezed.push_back(ch);
       }
       if (squeezed != "and" && squeezed != "or" && squeezed != "/" &&
-          squeezed != "," && squeezed != "&" && squeezed != "and/or") {
+          squeezed != "," && squeezed != "&" && squeezed != "and/or" &&
+          !MethodThenConnector(gap)) {
         continue;
       }
       const MatchRule& first = rules.rules()[fam.rules.front()];

@@ -257,6 +257,25 @@ TEST(CompilerLabTest, CoordinatedNameTakesTheBoundInItsOwnUnit) {
   }
   EXPECT_EQ(units["creatinine_clearance"], "mL/min");
   EXPECT_EQ(units["egfr"], "mL/min/1.73m2");
+  // Past a method between the names (NCT05740449).
+  std::vector<std::string> q;
+  for (const Predicate& p : TextPredicates(
+           CompileIn("calculated creatinine clearance as per the Schwartz formula or radioisotope "
+                     "glomerular filtration rate ≥ 60 mL/min/1.73 m2"),
+           Kind::kLab)) {
+    EXPECT_EQ(p.low, 60) << p.quantity;
+    q.push_back(p.quantity);
+  }
+  EXPECT_THAT(q, ::testing::UnorderedElementsAre("creatinine_clearance", "egfr"));
+  // Not past other words ("... measured in the morning or ...").
+  q.clear();
+  for (const Predicate& p : TextPredicates(
+           CompileIn("creatinine clearance measured in the morning or glomerular filtration rate "
+                     "≥ 60 mL/min/1.73 m2"),
+           Kind::kLab)) {
+    q.push_back(p.quantity);
+  }
+  EXPECT_THAT(q, ::testing::UnorderedElementsAre("egfr"));
   // A unit the other analyte cannot be measured in is not carried over.
   EXPECT_EQ(TextPredicates(CompileIn("Hemoglobin or platelets >= 100 x 10^9/L"), Kind::kLab).size(),
             1u);
