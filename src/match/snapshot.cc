@@ -6,7 +6,6 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_join.h"
 #include "common/strings.h"
 #include "patient/profile.h"
 #include "patient/terminology.h"
@@ -341,6 +340,7 @@ struct SnapshotBuilder::State {
   absl::flat_hash_map<std::string, uint32_t> nct_seen;
   absl::flat_hash_map<std::string, uint32_t> string_index;
   absl::flat_hash_map<std::string, uint32_t> concept_index;
+  std::string concept_key;  // InternConcept's buffer
   absl::flat_hash_map<std::string, uint8_t> quantity_index;
 
   // Interning looks the text up before copying it: almost every string of
@@ -421,9 +421,18 @@ struct SnapshotBuilder::State {
                          std::vector<uint32_t> anc) {
     SortUnique(&mesh);
     SortUnique(&anc);
-    std::string key = absl::StrCat(name, "|", absl::StrJoin(mesh, ","), "|",
-                                   absl::StrJoin(anc, ","));
-    auto it = concept_index.find(key);
+    // The key: name, mesh count, mesh keys, ancestor keys as raw bytes,
+    // built in a reused buffer (a lookup allocates nothing).
+    std::string& key = concept_key;
+    key.clear();
+    auto put = [&key](uint32_t v) {
+      key.append(reinterpret_cast<const char*>(&v), sizeof v);
+    };
+    put(name);
+    put(static_cast<uint32_t>(mesh.size()));
+    for (uint32_t k : mesh) put(k);
+    for (uint32_t k : anc) put(k);
+    auto it = concept_index.find(absl::string_view(key));
     if (it != concept_index.end()) return it->second;
     Snapshot& s = *snap;
     Concept c;
@@ -436,7 +445,7 @@ struct SnapshotBuilder::State {
     s.key_pool_.insert(s.key_pool_.end(), anc.begin(), anc.end());
     const auto id = static_cast<uint32_t>(s.concepts_.size());
     s.concepts_.push_back(c);
-    concept_index.emplace(std::move(key), id);
+    concept_index.emplace(key, id);
     return id;
   }
 
