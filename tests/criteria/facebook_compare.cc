@@ -502,6 +502,8 @@ int Run(int argc, char** argv) {
     return 1;
   }
   const Compiler compiler(*rules);
+  std::printf("compiler %s, rules %s\n", std::string(kCompilerVersion).c_str(),
+              (*rules)->version().c_str());
 
   // Their input: #nct_id,title,has_us_facility,conditions,eligibility_criteria
   std::vector<Range> tm;
@@ -573,9 +575,12 @@ int Run(int argc, char** argv) {
               "cfg", "both", "only_tm", "only_cfg", "values", "+strict",
               "+uln_ref");
   auto line = [](const std::string& name, const Counts& c) {
-    std::printf("%-22s %5d %5d %5d %7d %8d %3d/%-3d %5d/%-3d %5d/%-3d\n",
-                name.c_str(), c.tm, c.cfg, c.both, c.only_tm, c.only_cfg,
-                c.value, c.both, c.strict, c.both, c.full, c.both);
+    auto frac = [&](int n) {
+      return std::to_string(n) + "/" + std::to_string(c.both);
+    };
+    std::printf("%-22s %5d %5d %5d %7d %8d %7s %9s %9s\n", name.c_str(), c.tm,
+                c.cfg, c.both, c.only_tm, c.only_cfg, frac(c.value).c_str(),
+                frac(c.strict).c_str(), frac(c.full).c_str());
   };
   for (const auto& [name, c] : by_var) line(name, c);
   line("TOTAL", total);
