@@ -24,6 +24,10 @@ const std::vector<SubcommandInfo>& Subcommands() {
            "Show studies' compiled eligibility criteria; coverage; "
            "recompile.",
            &CriteriaCommand},
+          {"match",
+           "Match a batch of patients against the studies (local store or "
+           "server).",
+           &MatchCommand},
       };
   return *kSubcommands;
 }

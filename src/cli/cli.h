@@ -38,6 +38,8 @@ int ImportCommand(const std::vector<std::string>& args);  // import_command.cc
 int ServeCommand(const std::vector<std::string>& args);   // serve_command.cc
 // criteria_command.cc
 int CriteriaCommand(const std::vector<std::string>& args);
+// match_command.cc
+int MatchCommand(const std::vector<std::string>& args);
 
 }  // namespace trialmatch::cli
 

@@ -11,8 +11,7 @@
 //      port is logged ("listening on HOST:PORT") and written to --port_file;
 //   4. the upstream prober starts (ClinicalTrials.gov may be down: the
 //      server says so and keeps serving the store);
-//   5. the store opens — retried while another process holds its lock —
-//      then health turns SERVING;
+//   5. the store opens — retried while another process holds its lock;
 //   6. the criteria refresher starts (sync/criteria_refresh.h): in the
 //      background it compiles the studies whose stored entry is missing or
 //      stale (new compiler or rules version, changed record), then again
@@ -20,7 +19,12 @@
 //      (checked every --rules_check_interval; a failed reload keeps the
 //      current rules). Health does not wait for it: GetStudyCriteria and
 //      include_criteria compile on the fly whatever is not compiled yet;
-//   7. the sync scheduler starts when --sync_interval > 0.
+//   7. the matcher's snapshot is built (server/snapshot_manager.h: the
+//      ACTIVE studies with their compiled criteria, after a refresher pass)
+//      and health turns SERVING; it is rebuilt, and swapped atomically under
+//      running calls, after each sync that changed the store and after the
+//      refresher recompiled (new rules);
+//   8. the sync scheduler starts when --sync_interval > 0.
 // SIGTERM/SIGINT: health NOT_SERVING, Shutdown(now + --shutdown_grace),
 // background work stopped, exit 0.
 #include <csignal>
@@ -46,7 +50,9 @@
 #include "ctgov/curl_transport.h"
 #include "server/call_context.h"
 #include "server/grpc_server.h"
+#include "server/matching_service.h"
 #include "server/signals.h"
+#include "server/snapshot_manager.h"
 #include "server/study_backend.h"
 #include "server/study_service.h"
 #include "store/study_store.h"
@@ -82,6 +88,8 @@ struct ServeFlags {
   int64_t max_response_bytes = server::kDefaultClientReceiveLimit;
   int store_threads = 4;
   int upstream_threads = 8;
+  int match_threads = server::DefaultMatchingThreads();
+  int snapshot_threads = 0;
 };
 
 // Writes "<port>\n" atomically (temp file + rename), so a reader never sees
@@ -174,6 +182,12 @@ int ServeCommand(const std::vector<std::string>& args) {
             "threads answering from the store");
   flags.Int("upstream_threads", &f.upstream_threads,
             "threads waiting on ClinicalTrials.gov");
+  flags.Int("match_threads", &f.match_threads,
+            "threads matching patients (default: one per core; 0 = match "
+            "inline in gRPC's threads)");
+  flags.Int("snapshot_threads", &f.snapshot_threads,
+            "threads decoding studies while the matcher's snapshot is built "
+            "(0 = one per core)");
   std::vector<std::string> rest;
   if (std::optional<int> exit = ParseFlagsOrExit(flags, args, &rest)) {
     return *exit;
@@ -185,8 +199,8 @@ int ServeCommand(const std::vector<std::string>& args) {
   }
   if (!ApplyLogLevelFlag(kCmd, f.log_level)) return kExitUsage;
   if (f.upstream_attempts < 1 || f.store_threads < 1 ||
-      f.upstream_threads < 1 || f.compile_threads < 1 ||
-      f.rules_check_interval < absl::ZeroDuration() ||
+      f.upstream_threads < 1 || f.compile_threads < 1 || f.match_threads < 0 ||
+      f.snapshot_threads < 0 || f.rules_check_interval < absl::ZeroDuration() ||
       f.max_response_bytes < (64 << 10) || f.max_response_bytes > (64 << 20) ||
       f.shutdown_grace < absl::ZeroDuration() ||
       f.max_cache_age < absl::ZeroDuration() ||
@@ -195,7 +209,8 @@ int ServeCommand(const std::vector<std::string>& args) {
       f.upstream_probe_interval <= absl::ZeroDuration()) {
     std::cerr << kCmd
               << ": --upstream_attempts, --store_threads, --upstream_threads "
-                 "and --compile_threads must be >= 1, --max_response_bytes in "
+                 "and --compile_threads must be >= 1, --match_threads and "
+                 "--snapshot_threads >= 0, --max_response_bytes in "
                  "64 KiB..64 MiB, durations not negative (timeouts and the "
                  "probe interval > 0)\n";
     return kExitUsage;
@@ -261,15 +276,21 @@ int ServeCommand(const std::vector<std::string>& args) {
                                {.store_threads = f.store_threads,
                                 .upstream_threads = f.upstream_threads});
 
-  // 3. Listen, NOT_SERVING until the store is open.
+  server::SnapshotHolder snapshot_holder;
+  server::MatchingService matching(&snapshot_holder, match::Matcher(),
+                                   {.threads = f.match_threads});
+
+  // 3. Listen, NOT_SERVING until the store is open and the snapshot built.
   server::GrpcServer::Options server_options;
   server_options.listen_address = f.listen;
   server_options.max_send_message_bytes = static_cast<int>(
       std::max<int64_t>(16 << 20, f.max_response_bytes + (1 << 20)));
-  server_options.health_service_names = {v1::StudyService::service_full_name()};
-  server_options.required_conditions = {"store"};
+  server_options.health_service_names = {
+      v1::StudyService::service_full_name(),
+      v1::MatchingService::service_full_name()};
+  server_options.required_conditions = {"store", "snapshot"};
   absl::StatusOr<std::unique_ptr<server::GrpcServer>> grpc_server =
-      server::GrpcServer::Start(server_options, {&service});
+      server::GrpcServer::Start(server_options, {&service, &matching});
   if (!grpc_server.ok()) {
     TM_LOG_ERROR(kLog, grpc_server.status().message());
     return grpc_server.status().code() == absl::StatusCode::kInvalidArgument
@@ -330,6 +351,7 @@ int ServeCommand(const std::vector<std::string>& args) {
   }
   std::unique_ptr<sync::SyncScheduler> scheduler;
   std::unique_ptr<sync::CriteriaRefresher> refresher;
+  std::unique_ptr<server::SnapshotManager> snapshots;
   if (store != nullptr) {
     backend->AttachStore(store);
     if (absl::StatusOr<store::StoreStats> stats = store->GetStats();
@@ -338,7 +360,7 @@ int ServeCommand(const std::vector<std::string>& args) {
                   " studies (", stats->active, " active)");
     }
     srv.readiness().MarkReady("store");
-    TM_LOG_INFO(kLog, "SERVING");
+    TM_LOG_INFO(kLog, "store ready; building the matcher's snapshot");
 
     // 6. Compiled criteria in the background.
     sync::CriteriaRefresherOptions refresher_options;
@@ -347,15 +369,37 @@ int ServeCommand(const std::vector<std::string>& args) {
     refresher_options.rules_check_interval = f.rules_check_interval;
     refresher = std::make_unique<sync::CriteriaRefresher>(
         store.get(), &rules, refresher_options,
-        [](const sync::RefreshReport& report) {
-          // The matcher's snapshot rebuild hooks in here.
+        [&snapshots](const sync::RefreshReport& report) {
           if (report.stale == 0) {
             TM_LOG_INFO(kLog, report.Summary());
           }
+          // Recompiled (or new rules): the snapshot follows.
+          if (snapshots != nullptr) snapshots->RequestRebuild();
+        });
+
+    // 7. The matcher's snapshot: each build first lets the refresher compile
+    // what is stale (RunOnce, serialised with its own passes), so entries
+    // are compiled once and stored; SERVING after the first one.
+    snapshots = std::make_unique<server::SnapshotManager>(
+        &snapshot_holder,
+        [&store, &rules, &f](const std::atomic<bool>& cancelled) {
+          server::SnapshotLoadOptions load;
+          load.threads = f.snapshot_threads;
+          load.cancelled = &cancelled;
+          return server::LoadSnapshot(*store, rules.Get(), load);
+        },
+        server::SnapshotManagerOptions{},
+        [r = refresher.get()] { (void)r->RunOnce(); },
+        [&srv](const server::LoadedSnapshot& loaded) {
+          if (loaded.generation == 1) {
+            srv.readiness().MarkReady("snapshot");
+            TM_LOG_INFO(kLog, "SERVING");
+          }
         });
     refresher->Start();
+    snapshots->Start();
 
-    // 7. Periodic sync.
+    // 8. Periodic sync.
     if (syncing) {
       sync::SchedulerConfig config;
       config.ctgov.base_url = f.ctgov_base_url;
@@ -365,9 +409,11 @@ int ServeCommand(const std::vector<std::string>& args) {
       absl::StatusOr<std::unique_ptr<sync::SyncScheduler>> created =
           sync::SyncScheduler::Create(
               store.get(), config,
-              [r = refresher.get()](const sync::SyncReport& report) {
+              [r = refresher.get(),
+               m = snapshots.get()](const sync::SyncReport& report) {
                 TM_LOG_INFO(kLog, "store changed by sync: ", report.Summary());
                 r->RequestRefresh();  // compiles the new and changed studies
+                m->RequestRebuild();  // after a refresher pass (prepare)
               });
       if (created.ok()) {
         scheduler = *std::move(created);
@@ -381,7 +427,9 @@ int ServeCommand(const std::vector<std::string>& args) {
   srv.Wait();
   TM_LOG_INFO(kLog, "server stopped; finishing background work");
   if (scheduler != nullptr) scheduler->Stop();
-  if (refresher != nullptr) refresher->Stop();
+  if (refresher != nullptr) refresher->Stop();  // also ends a RunOnce
+  if (snapshots != nullptr) snapshots->Stop();
+  matching.Shutdown();
   monitor.StopProber();
   service.Shutdown();
   watcher.Stop();

@@ -9,19 +9,11 @@
 #include "absl/time/time.h"
 #include "common/strings.h"
 #include "server/call_context.h"
+#include "server/call_deadline.h"
 #include "server/grpc_status.h"
 
 namespace trialmatch::server {
 namespace {
-
-absl::Time DeadlineOf(const grpc::CallbackServerContext* context) {
-  const auto deadline = context->deadline();
-  if (deadline >= std::chrono::system_clock::time_point::max() -
-                      std::chrono::hours(24 * 365 * 100)) {
-    return absl::InfiniteFuture();
-  }
-  return absl::FromChrono(deadline);
-}
 
 absl::Status Busy(std::string_view what) {
   return absl::ResourceExhaustedError(absl::StrCat(
@@ -38,7 +30,7 @@ class UnaryCall final : public grpc::ServerUnaryReactor {
   static std::shared_ptr<UnaryCall> Create(grpc::CallbackServerContext* context,
                                            Response* response) {
     std::shared_ptr<UnaryCall> call(
-        new UnaryCall(DeadlineOf(context), response));
+        new UnaryCall(CallDeadline(*context), response));
     call->self_ = call;
     return call;
   }
@@ -85,7 +77,7 @@ class ListAllCall final
   static std::shared_ptr<ListAllCall> Create(
       grpc::CallbackServerContext* context, std::size_t buffer) {
     std::shared_ptr<ListAllCall> call(
-        new ListAllCall(DeadlineOf(context), buffer));
+        new ListAllCall(CallDeadline(*context), buffer));
     call->self_ = call;
     return call;
   }

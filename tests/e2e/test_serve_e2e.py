@@ -854,5 +854,161 @@ class CriteriaRpcTest(E2ETestCase):
         self.assertEqual(server.health(), "SERVING")
 
 
+# Recorded RECRUITING studies (two women-only breast cancer studies, an adult
+# diabetes study, an asthma study) and a COMPLETED one.
+MATCH_STUDIES = ["NCT02992574", "NCT03788213", "NCT03658512", "NCT04912596",
+                 "NCT00001579"]
+BREAST_WOMAN = json.dumps({
+    "id": "bc-1", "age_years": 52, "sex": "female",
+    "conditions": [{"text": "breast cancer",
+                    "codes": [{"system": "icd10cm", "code": "C50.911"}]}]})
+BREAST_MAN = json.dumps({
+    "id": "bc-2", "age_years": 60, "sex": "male",
+    "conditions": [{"text": "breast cancer",
+                    "codes": [{"system": "icd10cm", "code": "C50.921"}]}]})
+MATCHING = "trialmatch.v1.MatchingService"
+
+
+class MatchingTest(E2ETestCase):
+    """MatchingService on `trialmatch serve --offline` over a store seeded
+    with `trialmatch import`, and `trialmatch match --server` against it."""
+
+    def imported_store(self, ids):
+        seed = os.path.join(self.workdir, "seed")
+        os.mkdir(seed)
+        for nct_id in ids:
+            shutil.copy(os.path.join(STUDIES_DIR, nct_id + ".json"), seed)
+        store = os.path.join(self.workdir, "imported.db")
+        done = subprocess.run([BINARY, "import", f"--store={store}", seed],
+                              capture_output=True, text=True, timeout=300)
+        self.assertEqual(done.returncode, 0, done.stderr)
+        return store
+
+    def match_stub(self, server):
+        return S.matching_service_pb2_grpc.MatchingServiceStub(server.channel)
+
+    def test_match_patient_ranks_the_imported_studies(self):
+        store = self.imported_store(MATCH_STUDIES)
+        server = self.serve(upstream=None, flags=["--offline"], store=store)
+        self.assertEqual(server.health(MATCHING), "SERVING")
+        self.assertIn(MATCHING, tmctl.list_services(server.channel))
+        pb = S.matching_service_pb2
+        stub = self.match_stub(server)
+
+        r = stub.MatchPatient(pb.MatchPatientRequest(
+            patient=pb.PatientInput(profile_json=BREAST_WOMAN),
+            options=pb.MatchOptions(include_explanations=True)),
+            timeout=RPC_TIMEOUT)
+        self.assertEqual(r.patient_id, "bc-1")
+        self.assertEqual(r.snapshot.study_count, 4)  # the COMPLETED one left
+        ids = [m.nct_id for m in r.results]
+        self.assertIn("NCT02992574", ids)
+        self.assertIn("NCT03788213", ids)
+        self.assertNotIn("NCT03658512", ids)  # unrelated condition
+        self.assertEqual([m.rank for m in r.results],
+                         list(range(1, len(ids) + 1)))
+        for m in r.results:
+            self.assertIn(m.verdict, (pb.VERDICT_ELIGIBLE, pb.VERDICT_POSSIBLE))
+            self.assertTrue(m.explanations)
+            for e in m.explanations:
+                self.assertNotEqual(e.status, pb.CRITERION_STATUS_UNSPECIFIED)
+
+        # A man: the women-only studies are INELIGIBLE by the sex criterion.
+        r = stub.MatchPatient(pb.MatchPatientRequest(
+            patient=pb.PatientInput(profile_json=BREAST_MAN),
+            options=pb.MatchOptions(verdicts=[pb.VERDICT_ELIGIBLE,
+                                              pb.VERDICT_POSSIBLE,
+                                              pb.VERDICT_INELIGIBLE])),
+            timeout=RPC_TIMEOUT)
+        by_id = {m.nct_id: m for m in r.results}
+        for nct_id in ("NCT02992574", "NCT03788213"):
+            m = by_id[nct_id]
+            self.assertEqual(m.verdict, pb.VERDICT_INELIGIBLE)
+            violated = [e for e in m.explanations
+                        if e.outcome == pb.OUTCOME_VIOLATED]
+            self.assertTrue(any(
+                e.kind == S.criteria_pb2.PREDICATE_KIND_SEX and
+                e.status == pb.CRITERION_STATUS_NOT_MET for e in violated))
+
+        # Invalid input: INVALID_ARGUMENT naming the field, no values.
+        details = self.assert_code(
+            grpc.StatusCode.INVALID_ARGUMENT, stub.MatchPatient,
+            pb.MatchPatientRequest(patient=pb.PatientInput(
+                profile_json='{"id": "p", "age_years": 987}')),
+            timeout=RPC_TIMEOUT)
+        self.assertIn("age_years", details)
+        self.assertNotIn("987", details)
+        self.assert_code(grpc.StatusCode.INVALID_ARGUMENT, stub.MatchPatient,
+                         pb.MatchPatientRequest(), timeout=RPC_TIMEOUT)
+        self.assert_code(grpc.StatusCode.INVALID_ARGUMENT, stub.MatchPatient,
+                         pb.MatchPatientRequest(
+                             patient=pb.PatientInput(profile_json=BREAST_WOMAN),
+                             options=pb.MatchOptions(top_k=-1)),
+                         timeout=RPC_TIMEOUT)
+        # Oversized: gRPC's 4 MiB receive limit.
+        self.assert_code(grpc.StatusCode.RESOURCE_EXHAUSTED, stub.MatchPatient,
+                         pb.MatchPatientRequest(patient=pb.PatientInput(
+                             profile_json=" " * (5 << 20) + BREAST_WOMAN)),
+                         timeout=RPC_TIMEOUT)
+
+        # A stream with a bad item in the middle goes on, in order.
+        requests = [
+            pb.MatchPatientsRequest(correlation_id="a", patient=pb.PatientInput(
+                profile_json=BREAST_WOMAN)),
+            pb.MatchPatientsRequest(correlation_id="b", patient=pb.PatientInput(
+                profile_json='{"id": "x", "age_years": '))] + [
+            pb.MatchPatientsRequest(correlation_id=f"c{i}",
+                                    patient=pb.PatientInput(
+                                        profile_json=BREAST_MAN))
+            for i in range(20)]
+        responses = list(stub.MatchPatients(iter(requests),
+                                            timeout=RPC_TIMEOUT))
+        self.assertEqual([x.correlation_id for x in responses],
+                         [x.correlation_id for x in requests])
+        self.assertEqual([x.sequence for x in responses],
+                         list(range(len(requests))))
+        self.assertEqual(responses[0].match.patient_id, "bc-1")
+        self.assertEqual(responses[1].error.code_name, "INVALID_ARGUMENT")
+        self.assertTrue(all(x.match.patient_id == "bc-2"
+                            for x in responses[2:]))
+
+    def test_batch_cli_over_the_server_equals_the_local_run(self):
+        store = self.imported_store(MATCH_STUDIES)
+        server = self.serve(upstream=None, flags=["--offline"], store=store)
+        patients = os.path.join(self.workdir, "patients.jsonl")
+        with open(patients, "w") as f:
+            for i in range(30):
+                f.write((BREAST_WOMAN, BREAST_MAN, "{not json")[i % 3] + "\n")
+        outputs = {}
+        for mode, flag in (("remote", f"--server=127.0.0.1:{server.port}"),
+                           ("local", f"--store={store}")):
+            out = os.path.join(self.workdir, mode + ".jsonl")
+            done = subprocess.run(
+                [BINARY, "match", flag, f"--patients={patients}",
+                 f"--out={out}", "--explain"],
+                capture_output=True, text=True, timeout=300)
+            self.assertEqual(done.returncode, 0, done.stderr)
+            self.assertIn("30 patients, 20 matched, 10 failed", done.stderr)
+            with open(out) as f:
+                lines = [json.loads(line) for line in f]
+            for line in lines:
+                line.get("match", {}).pop("snapshot", None)
+            outputs[mode] = lines
+        self.assertEqual(len(outputs["remote"]), 30)
+        self.assertEqual([x["position"] for x in outputs["remote"]],
+                         list(range(1, 31)))
+        self.assertEqual(outputs["remote"], outputs["local"])
+
+    def test_empty_store_serves_an_empty_snapshot(self):
+        server = self.serve(upstream=None, flags=["--offline"])
+        self.assertEqual(server.health(MATCHING), "SERVING")
+        pb = S.matching_service_pb2
+        r = self.match_stub(server).MatchPatient(pb.MatchPatientRequest(
+            patient=pb.PatientInput(profile_json=BREAST_WOMAN)),
+            timeout=RPC_TIMEOUT)
+        self.assertEqual(r.snapshot.study_count, 0)
+        self.assertEqual(len(r.results), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
