@@ -90,6 +90,13 @@ absl::StatusOr<RequestOptions> OptionsFromProto(
                                          " (0 = 50)"));
   }
   if (options.top_k() > 0) m.top_k = options.top_k();
+  if (options.offset() < 0 || options.offset() > match::kMaxTopK - m.top_k) {
+    return Invalid("offset",
+                   absl::StrCat("must be >= 0 with offset + top_k at most ",
+                                match::kMaxTopK));
+  }
+  out.offset = options.offset();
+  m.top_k += out.offset;
 
   if (options.verdicts_size() > 0) {
     m.verdicts.clear();
@@ -189,14 +196,18 @@ absl::StatusOr<patient::Profile> ProfileFromInput(
 
 absl::StatusOr<v1::MatchPatientResponse> MatchProfile(
     const LoadedSnapshot& snapshot, const match::Matcher& matcher,
-    const patient::Profile& profile, const match::MatchOptions& options) {
+    const patient::Profile& profile, const match::MatchOptions& options,
+    int offset) {
   TRIALMATCH_ASSIGN_OR_RETURN(
       match::MatchResponse matched,
       matcher.Match(*snapshot.snapshot, profile, options));
   v1::MatchPatientResponse out;
   out.set_patient_id(profile.id);
-  out.mutable_results()->Reserve(static_cast<int>(matched.results.size()));
-  for (size_t i = 0; i < matched.results.size(); ++i) {
+  const size_t first = std::min(matched.results.size(),
+                                static_cast<size_t>(std::max(0, offset)));
+  out.mutable_results()->Reserve(
+      static_cast<int>(matched.results.size() - first));
+  for (size_t i = first; i < matched.results.size(); ++i) {
     MatchResultToProto(matched.results[i], static_cast<int>(i) + 1,
                        out.add_results());
   }
@@ -215,7 +226,7 @@ absl::StatusOr<v1::MatchPatientResponse> MatchRequest(
   TRIALMATCH_ASSIGN_OR_RETURN(patient::Profile profile,
                               ProfileFromInput(patient, o.reader));
   o.match.interrupt = std::move(interrupt);
-  return MatchProfile(snapshot, matcher, profile, o.match);
+  return MatchProfile(snapshot, matcher, profile, o.match, o.offset);
 }
 
 v1::Verdict VerdictToProto(match::Verdict verdict) {

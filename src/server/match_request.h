@@ -37,15 +37,18 @@ namespace trialmatch::server {
 
 // A request's options in the forms the reader and the matcher take.
 struct RequestOptions {
+  // top_k is offset + the page size: the matcher ranks the first pages too.
   match::MatchOptions match;
   patient::ReaderOptions reader;
+  int offset = 0;  // results ranked before the page, dropped
 };
 
 // Validates and converts. kInvalidArgument ("options.<field>: ...") for
 // top_k outside 0..kMaxTopK (0 = 50), VERDICT_UNSPECIFIED or an unknown
 // verdict, an overall status not in the API's Status enum, statuses together
 // with any_overall_status, a negative or non-finite max_distance_km, a
-// malformed reference_date (not YYYY-MM-DD).
+// malformed reference_date (not YYYY-MM-DD), a negative offset or offset +
+// top_k over kMaxTopK.
 absl::StatusOr<RequestOptions> OptionsFromProto(
     const v1::MatchOptions& options);
 
@@ -56,13 +59,14 @@ absl::StatusOr<RequestOptions> OptionsFromProto(
 absl::StatusOr<patient::Profile> ProfileFromInput(
     const v1::PatientInput& input, const patient::ReaderOptions& options);
 
-// Runs the matcher and converts its answer (results ranked from 1; the
-// profile's and the matcher's notes; the snapshot's info). Errors: the
-// matcher's (kInvalidArgument for options out of range; the interrupt's
-// status).
+// Runs the matcher and converts its answer (the results after the first
+// `offset`, ranked from offset + 1; the profile's and the matcher's notes;
+// the snapshot's info). Errors: the matcher's (kInvalidArgument for options
+// out of range; the interrupt's status).
 absl::StatusOr<v1::MatchPatientResponse> MatchProfile(
     const LoadedSnapshot& snapshot, const match::Matcher& matcher,
-    const patient::Profile& profile, const match::MatchOptions& options);
+    const patient::Profile& profile, const match::MatchOptions& options,
+    int offset = 0);
 
 // OptionsFromProto + ProfileFromInput + MatchProfile with `interrupt` set
 // on the match options (may be empty).

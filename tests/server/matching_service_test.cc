@@ -320,6 +320,34 @@ TEST_F(MatchingServiceTest, SameAnswerAsTheInProcessMatch) {
   EXPECT_EQ(remote.results_size(), 3);  // top_k
 }
 
+TEST_F(MatchingServiceTest, PagesFollowTheRanking) {
+  StartLoaded();
+  // Every recorded study, every verdict: six ranked results.
+  auto request = [](int top_k, int offset) {
+    v1::MatchPatientRequest r = JsonRequest(kDiabetesChild);
+    r.mutable_options()->set_include_unrelated(true);
+    for (v1::Verdict v : AllVerdicts()) r.mutable_options()->add_verdicts(v);
+    r.mutable_options()->set_top_k(top_k);
+    r.mutable_options()->set_offset(offset);
+    return r;
+  };
+  v1::MatchPatientResponse whole;
+  ASSERT_TRUE(Match(request(6, 0), &whole).ok());
+  ASSERT_EQ(whole.results_size(), 6);
+  std::vector<std::string> paged;
+  for (int offset = 0; offset < 8; offset += 4) {
+    v1::MatchPatientResponse page;
+    ASSERT_TRUE(Match(request(4, offset), &page).ok());
+    for (int i = 0; i < page.results_size(); ++i) {
+      EXPECT_EQ(page.results(i).rank(), offset + i + 1);
+      paged.push_back(page.results(i).nct_id());
+    }
+  }
+  std::vector<std::string> ranked;
+  for (const v1::MatchResult& m : whole.results()) ranked.push_back(m.nct_id());
+  EXPECT_EQ(paged, ranked);  // 4 + 2, same order
+}
+
 // --- Validation ------------------------------------------------------------
 
 TEST_F(MatchingServiceTest, InvalidInputIsInvalidArgumentWithoutPatientValues) {
@@ -377,6 +405,13 @@ TEST_F(MatchingServiceTest, InvalidInputIsInvalidArgumentWithoutPatientValues) {
                      o->set_max_distance_km(-5);
                    }),
                    "options.max_distance_km", ""});
+  cases.push_back({"negative offset",
+                   with_options([](v1::MatchOptions* o) { o->set_offset(-1); }),
+                   "options.offset", ""});
+  cases.push_back({"page beyond 10000", with_options([](v1::MatchOptions* o) {
+                     o->set_offset(9'990);  // + the default 50
+                   }),
+                   "options.offset", ""});
   cases.push_back({"bad reference date", with_options([](v1::MatchOptions* o) {
                      o->set_reference_date("2025-13-45");
                    }),
