@@ -14,7 +14,9 @@ const std::vector<SubcommandInfo>& Subcommands() {
   static const std::vector<SubcommandInfo>* const kSubcommands =
       new std::vector<SubcommandInfo>{
           {"version", "Print trialmatch's version.", &VersionCommand},
-          {"serve", "Run the gRPC server (StudyService, health, reflection).",
+          {"serve",
+           "Run the gRPC server (StudyService, MatchingService, health, "
+           "reflection).",
            &ServeCommand},
           {"sync", "Sync the local study store from ClinicalTrials.gov.",
            &SyncCommand},

@@ -1,6 +1,7 @@
-// `trialmatch serve`: the gRPC server (StudyService, health, reflection) over
-// the local study store, with ClinicalTrials.gov behind it and an optional
-// periodic sync. Flags and behaviour: docs/server.md.
+// `trialmatch serve`: the gRPC server (StudyService, MatchingService, health,
+// reflection) over the local study store, with ClinicalTrials.gov behind it
+// and an optional periodic sync. Flags and behaviour: docs/server.md; the
+// matching service and its snapshot: docs/matching.md.
 //
 // Start-up order (each step logged):
 //   1. flags → option structs (usage errors exit 2 before anything starts);
