@@ -3,13 +3,16 @@
 //
 //   valgrind --tool=callgrind --collect-atstart=no
 //       build/<dir>/bench/criteria_profile [--warm=1] [--passes=1] [--mem_mb=N]
+//           [--dump=FILE]
 //   callgrind_annotate callgrind.out.<pid>
 //
 // Parses every recorded study, compiles the corpus --warm times (RE2's DFA
 // caches fill as in a long-running server), then compiles it --passes times
 // with callgrind's collection switched on (when run under callgrind): the
 // instruction count is the steady-state cost of --passes corpus passes. Also
-// prints the CPU time of the measured passes (studies/s).
+// prints the CPU time of the measured passes (studies/s). --dump=FILE writes
+// ToJson of every compiled study, one per line, so that a speed change can be
+// checked to leave the output byte-identical (diff two dumps).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -22,6 +25,7 @@
 #include <vector>
 
 #include "criteria/compiler.h"
+#include "criteria/json.h"
 #include "criteria/rule_set.h"
 #include "model/study.h"
 
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
   namespace fs = std::filesystem;
   int warm = 1;
   int passes = 1;
+  std::string dump_path;
   trialmatch::criteria::RuleSetOptions options;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -56,6 +61,8 @@ int main(int argc, char** argv) {
       warm = std::atoi(a.c_str() + 7);
     } else if (a.rfind("--passes=", 0) == 0) {
       passes = std::max(1, std::atoi(a.c_str() + 9));
+    } else if (a.rfind("--dump=", 0) == 0) {
+      dump_path = a.substr(7);
     } else if (a.rfind("--mem_mb=", 0) == 0) {
       // RE2 budgets (per rule pattern, prefilter set, dictionary), in MiB.
       const int64_t mb = std::max(1, std::atoi(a.c_str() + 9));
@@ -63,7 +70,8 @@ int main(int argc, char** argv) {
       options.set_max_mem = mb << 20;
       options.dictionary_max_mem = mb << 20;
     } else {
-      std::fprintf(stderr, "usage: %s [--warm=N] [--passes=N] [--mem_mb=N]\n",
+      std::fprintf(stderr, "usage: %s [--warm=N] [--passes=N] [--mem_mb=N] "
+                   "[--dump=FILE]\n",
                    argv[0]);
       return 2;
     }
@@ -88,6 +96,15 @@ int main(int argc, char** argv) {
     ss << in.rdbuf();
     auto s = trialmatch::model::ParseStudy(ss.str());
     if (s.ok()) studies.push_back(*std::move(s));
+  }
+  if (!dump_path.empty()) {
+    std::ofstream out(dump_path, std::ios::binary);
+    for (const auto& s : studies)
+      out << trialmatch::criteria::ToJson(compiler.Compile(s)) << '\n';
+    if (!out) {
+      std::fprintf(stderr, "cannot write %s\n", dump_path.c_str());
+      return 1;
+    }
   }
   size_t predicates = 0;
   for (int w = 0; w < warm; ++w) {

@@ -1,9 +1,11 @@
 #include "criteria/compiler.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -1249,7 +1251,11 @@ class StudyAssembler {
                 bool has_structural_children);
   BlockContext ContextFor(const TextStructure& st, int b,
                           const std::vector<BlockContext>& ctxs,
-                          Section default_section) const;
+                          Section default_section);
+  // Whether a lead-in block's text matches a phrase role, looked up once per
+  // block (every child of a lead-in asks about the same text).
+  bool LeadInMatches(int block, std::string_view text, PhraseRole role,
+                     bool anchor_start = false);
 
   const RuleSet& rules_;
   CompiledStudy* out_;
@@ -1259,6 +1265,11 @@ class StudyAssembler {
   std::vector<uint8_t> scoped_;     // sub-population / alternatives / permission
   std::vector<uint8_t> cue_only_;   // a hint, never a restriction
   const NormalizedText* nt_ = nullptr;
+  // Per block of the text being compiled: LeadInMatches answers, by role
+  // and anchoring (-1 not asked yet, 0 no, 1 yes).
+  std::vector<std::array<int8_t, 2 * kNumPhraseRoles>> lead_in_;
+  // Per section: some top-level block of it is a stand-alone "OR".
+  std::array<bool, 3> root_alternatives_{};
   std::string_view original_;
   StructuredAges ages_;
   bool sex_present_ = false;
@@ -1414,9 +1425,17 @@ void StudyAssembler::EmitPlan(int criterion, const Plan& plan,
   }
 }
 
+bool StudyAssembler::LeadInMatches(int block, std::string_view text,
+                                   PhraseRole role, bool anchor_start) {
+  int8_t& known = lead_in_[static_cast<size_t>(block)]
+                          [2 * static_cast<int>(role) + (anchor_start ? 1 : 0)];
+  if (known < 0) known = rules_.MatchesPhrase(role, text, anchor_start) ? 1 : 0;
+  return known == 1;
+}
+
 BlockContext StudyAssembler::ContextFor(const TextStructure& st, int b,
                                         const std::vector<BlockContext>& ctxs,
-                                        Section default_section) const {
+                                        Section default_section) {
   const Block& blk = st.blocks[b];
   BlockContext ctx;
   Section s = blk.section == Section::kUnspecified ? default_section : blk.section;
@@ -1436,42 +1455,37 @@ BlockContext StudyAssembler::ContextFor(const TextStructure& st, int b,
     } else if (!ctx.informational) {
       // Lead-ins: "None of the following:", "Patients with any of the
       // following are excluded:", "The following are allowed:".
-      int32_t neg_end = 0;
-      const bool negated_lead =
-          rules_.MatchesPhrase(PhraseRole::kNegation, ptext, true, &neg_end) &&
-          !rules_.MatchesPhrase(PhraseRole::kPseudoNegation, ptext, true);
-      if (rules_.MatchesPhrase(PhraseRole::kPermission, ptext)) {
+      // The phrase answers are the parent's, asked once for all children.
+      auto lead_matches = [&](PhraseRole role, bool anchor_start = false) {
+        return LeadInMatches(blk.parent, ptext, role, anchor_start);
+      };
+      if (lead_matches(PhraseRole::kPermission)) {
         ctx.informational = true;
         ctx.note = "listed as allowed, not required";
-      } else if (rules_.MatchesPhrase(PhraseRole::kKOfN, ptext)) {
+      } else if (lead_matches(PhraseRole::kKOfN)) {
         ctx.informational = true;
         ctx.note = "some (not all) of these are required: " + CollapseSpace(ptext);
       } else if (!ctx.exclusion &&
-                 (negated_lead ||
-                  rules_.MatchesPhrase(PhraseRole::kExclusionMarker, ptext))) {
+                 ((lead_matches(PhraseRole::kNegation, true) &&
+                   !lead_matches(PhraseRole::kPseudoNegation, true)) ||
+                  lead_matches(PhraseRole::kExclusionMarker))) {
         ctx.exclusion = true;
       }
     }
   }
   // Siblings of a standalone "OR" are alternative groups of requirements.
-  const std::vector<int>* siblings = nullptr;
-  std::vector<int> roots;
-  if (blk.parent >= 0) {
-    siblings = &st.blocks[blk.parent].children;
-  } else {
-    for (size_t i = 0; i < st.blocks.size(); ++i) {
-      if (st.blocks[i].parent < 0 && st.blocks[i].section == blk.section) {
-        roots.push_back(static_cast<int>(i));
-      }
-    }
-    siblings = &roots;
-  }
   if (blk.type != BlockType::kAlternatives && !ctx.informational) {
-    for (int sib : *siblings) {
-      if (st.blocks[sib].type == BlockType::kAlternatives) {
-        ctx.informational = true;
-        ctx.note = "one of several alternative groups (\"OR\")";
+    bool alternatives = false;
+    if (blk.parent >= 0) {
+      for (int sib : st.blocks[blk.parent].children) {
+        alternatives = alternatives || st.blocks[sib].type == BlockType::kAlternatives;
       }
+    } else {
+      alternatives = root_alternatives_[static_cast<int>(blk.section)];
+    }
+    if (alternatives) {
+      ctx.informational = true;
+      ctx.note = "one of several alternative groups (\"OR\")";
     }
   }
   return ctx;
@@ -1494,6 +1508,17 @@ void StudyAssembler::CompileText(std::string_view original,
         "invalid UTF-8 replaced (", nt.invalid_utf8_bytes(), " bytes)"));
   }
   const TextStructure st = ParseStructure(nt, rules_);
+  {
+    std::array<int8_t, 2 * kNumPhraseRoles> unknown;
+    unknown.fill(-1);
+    lead_in_.assign(st.blocks.size(), unknown);
+  }
+  root_alternatives_.fill(false);
+  for (const Block& blk : st.blocks) {
+    if (blk.parent < 0 && blk.type == BlockType::kAlternatives) {
+      root_alternatives_[static_cast<int>(blk.section)] = true;
+    }
+  }
   out_->criteria.reserve(out_->criteria.size() + st.blocks.size() * 3 / 2 + 4);
   out_->predicates.reserve(out_->predicates.size() + st.blocks.size() * 2 + 8);
   CriterionAnalyzer analyzer(rules_, counters_);
@@ -1533,12 +1558,14 @@ void StudyAssembler::CompileText(std::string_view original,
       continue;
     }
     if (has_children && !ctx.informational) {
-      const bool any = rules_.MatchesPhrase(PhraseRole::kAnyOf, text);
-      const bool all = rules_.MatchesPhrase(PhraseRole::kAllOf, text);
-      const bool k_of_n = rules_.MatchesPhrase(PhraseRole::kKOfN, text);
+      auto matches = [&](PhraseRole role) {
+        return LeadInMatches(static_cast<int>(b), text, role);
+      };
+      const bool any = matches(PhraseRole::kAnyOf);
+      const bool all = matches(PhraseRole::kAllOf);
+      const bool k_of_n = matches(PhraseRole::kKOfN);
       const bool child_exclusion =
-          ctx.exclusion ||
-          rules_.MatchesPhrase(PhraseRole::kExclusionMarker, text);
+          ctx.exclusion || matches(PhraseRole::kExclusionMarker);
       // "At least one of the following" groups an inclusion; for an
       // exclusion it is the default (each child excludes) unless "all of".
       if (!k_of_n && ((any && !child_exclusion) || (all && child_exclusion))) {
@@ -1767,9 +1794,21 @@ CompiledStudy Compiler::Compile(const model::Study& study,
   if (!study.conditions.empty()) {
     Predicate p = StructuredPredicate(Kind::kCondition, "structured.conditions",
                                       kConditionsField, "");
+    // The record's ancestor ids once each, in first-seen order (a study can
+    // list hundreds; every condition gets them all).
     std::vector<std::string> ancestors;
-    for (const model::MeshTerm& a : study.condition_ancestors) {
-      if (!a.id.empty()) ancestors.push_back(a.id);
+    {
+      absl::flat_hash_set<absl::string_view> seen;
+      for (const model::MeshTerm& a : study.condition_ancestors) {
+        if (!a.id.empty() && seen.insert(common::ToAbsl(a.id)).second) {
+          ancestors.push_back(a.id);
+        }
+      }
+    }
+    std::vector<std::string> mesh_lower;
+    mesh_lower.reserve(study.condition_meshes.size());
+    for (const model::MeshTerm& mt : study.condition_meshes) {
+      mesh_lower.push_back(Lower(mt.term));
     }
     std::vector<bool> mesh_used(study.condition_meshes.size(), false);
     bool healthy_only = true;
@@ -1792,7 +1831,7 @@ CompiledStudy Compiler::Compile(const model::Study& study,
       }
       for (size_t m = 0; m < study.condition_meshes.size(); ++m) {
         const model::MeshTerm& mt = study.condition_meshes[m];
-        if (Lower(mt.term) == lower ||
+        if (mesh_lower[m] == lower ||
             std::find(cc.mesh_ids.begin(), cc.mesh_ids.end(), mt.id) != cc.mesh_ids.end()) {
           mesh_used[m] = true;
           if (std::find(cc.mesh_ids.begin(), cc.mesh_ids.end(), mt.id) == cc.mesh_ids.end()) {
@@ -1800,9 +1839,12 @@ CompiledStudy Compiler::Compile(const model::Study& study,
           }
         }
       }
+      // `ancestors` has no repeats: only the concept's own ids can clash.
+      const size_t own = cc.ancestor_mesh_ids.size();
+      cc.ancestor_mesh_ids.reserve(own + ancestors.size());
       for (const std::string& a : ancestors) {
-        if (std::find(cc.ancestor_mesh_ids.begin(), cc.ancestor_mesh_ids.end(), a) ==
-            cc.ancestor_mesh_ids.end()) {
+        const auto own_end = cc.ancestor_mesh_ids.begin() + static_cast<long>(own);
+        if (std::find(cc.ancestor_mesh_ids.begin(), own_end, a) == own_end) {
           cc.ancestor_mesh_ids.push_back(a);
         }
       }
@@ -1818,7 +1860,7 @@ CompiledStudy Compiler::Compile(const model::Study& study,
       if (mesh_used[m] || study.condition_meshes[m].id.empty()) continue;
       ConditionConcept cc;
       cc.text = study.condition_meshes[m].term;
-      cc.normalized = Lower(study.condition_meshes[m].term);
+      cc.normalized = mesh_lower[m];
       cc.mesh_ids.push_back(study.condition_meshes[m].id);
       cc.ancestor_mesh_ids = ancestors;
       p.concepts.push_back(std::move(cc));
