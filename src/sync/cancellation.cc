@@ -8,6 +8,10 @@ void Cancellation::Cancel() {
   absl::MutexLock lock(&mu_);
   cancelled_ = true;
   flag_.store(true, std::memory_order_release);
+  // Wakes std::atomic::wait()ers of flag(): without it a waiter already
+  // blocked in the kernel never sees the store (StopCancelsASyncInProgress
+  // hung that way).
+  flag_.notify_all();
 }
 
 bool Cancellation::WaitFor(absl::Duration d) const {

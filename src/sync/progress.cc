@@ -51,8 +51,10 @@ std::string FormatEta(absl::Duration d) {
 }
 
 std::string FormatProgress(const Progress& p) {
-  std::string line =
-      absl::StrCat(p.task, ": ", p.step, " ", Thousands(p.pages), ", ");
+  std::string line = absl::StrCat(p.task, ": ");
+  if (!p.step.empty()) {
+    absl::StrAppend(&line, p.step, " ", Thousands(p.pages), ", ");
+  }
   const int64_t done = p.studies_before + p.studies;
   absl::StrAppend(&line, Thousands(done));
   std::optional<double> fraction;
@@ -61,7 +63,7 @@ std::string FormatProgress(const Progress& p) {
     fraction =
         static_cast<double>(done) / static_cast<double>(*p.total_studies);
   }
-  absl::StrAppend(&line, " studies");
+  absl::StrAppend(&line, " ", p.items);
   if (!fraction.has_value() && p.total_bytes.has_value() &&
       *p.total_bytes > 0) {
     absl::StrAppend(&line, ", ", Megabytes(p.bytes), " of ",
@@ -77,9 +79,11 @@ std::string FormatProgress(const Progress& p) {
     absl::StrAppend(&line, ", ",
                     Thousands(static_cast<int64_t>(
                         static_cast<double>(p.studies) / seconds)),
-                    " studies/s");
-    absl::StrAppendFormat(&line, ", %.1f MB/s",
-                          static_cast<double>(p.bytes) / 1e6 / seconds);
+                    " ", p.items, "/s");
+    if (p.show_bytes) {
+      absl::StrAppendFormat(&line, ", %.1f MB/s",
+                            static_cast<double>(p.bytes) / 1e6 / seconds);
+    }
     // ETA from this run's pace over the part still to do.
     if (fraction.has_value() && *fraction > 0 && *fraction < 1 &&
         p.studies > 0) {

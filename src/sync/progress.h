@@ -42,6 +42,11 @@ struct Progress {
   // total_studies when set, else total_bytes.
   std::optional<int64_t> total_bytes;
   absl::Duration elapsed;  // since this run started
+  // What `studies` counts, as shown ("studies"; `trialmatch match` shows
+  // "patients"). An empty `step` leaves the step count out of the line, and
+  // show_bytes = false the MB/s (for work that is not measured in bytes).
+  std::string items = "studies";
+  bool show_bytes = true;
 };
 
 using ProgressCallback = std::function<void(const Progress&)>;

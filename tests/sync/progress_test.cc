@@ -52,6 +52,20 @@ TEST(FormatProgressTest, ResumedStudiesCountTowardsTheTotalNotTheRate) {
             "1.0 MB/s, ETA 5s");
 }
 
+TEST(FormatProgressTest, OtherItemsWithoutStepsOrBytes) {
+  Progress p;
+  p.task = "match";
+  p.step = "";
+  p.items = "patients";
+  p.show_bytes = false;
+  p.studies = 2500;
+  p.total_studies = 10000;
+  p.elapsed = absl::Seconds(5);
+  // 500 patients/s over the 7,500 left: 15 s.
+  EXPECT_EQ(FormatProgress(p),
+            "match: 2,500/10,000 patients (25.0%), 500 patients/s, ETA 15s");
+}
+
 TEST(FormatProgressTest, ImportUsesBytesForTheEtaAndNoTotalMeansNoEta) {
   Progress p;
   p.task = "import";
