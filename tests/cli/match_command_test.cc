@@ -9,7 +9,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-#include <sstream>
 #include <string>
 #include <vector>
 
@@ -31,6 +30,7 @@ namespace {
 using ::testing::HasSubstr;
 using ::trialmatch::testing::ProcessResult;
 using ::trialmatch::testing::ReadFile;
+using ::trialmatch::testing::NonEmptyLines;
 using ::trialmatch::testing::RunProcess;
 using ::trialmatch::testing::SourceDir;
 using ::trialmatch::testing::StudiesDir;
@@ -45,15 +45,6 @@ const std::vector<std::string>& StudyIds() {
       "NCT02992574", "NCT03788213", "NCT03658512", "NCT03648918",
       "NCT04025515", "NCT04912596", "NCT00001579"};
   return ids;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) {
-    if (!line.empty()) out.push_back(line);
-  }
-  return out;
 }
 
 std::string OneLine(std::string text) {
@@ -138,7 +129,7 @@ class MatchCommandTest : public ::testing::Test {
   // position -> the output line's JSON.
   static std::map<int64_t, nlohmann::json> ByPosition(const std::string& out) {
     std::map<int64_t, nlohmann::json> by;
-    for (const std::string& line : Lines(out)) {
+    for (const std::string& line : NonEmptyLines(out)) {
       nlohmann::json j = nlohmann::json::parse(line, nullptr, false);
       EXPECT_FALSE(j.is_discarded()) << line;
       if (j.is_discarded()) continue;
@@ -162,7 +153,7 @@ TEST_F(MatchCommandTest, JsonLinesInInputOrderWithBadRecordsByPosition) {
       Match({"--store=" + StorePath(), "--patients=" + PatientsPath(),
              "--out=" + out, "--threads=2", "--explain"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::vector<std::string> lines = Lines(ReadFile(out));
+  const std::vector<std::string> lines = NonEmptyLines(ReadFile(out));
   const std::map<int, std::string> patients = PatientLines();
   ASSERT_EQ(lines.size(), patients.size() - 1);  // the blank line
   int64_t last = 0;
@@ -285,7 +276,7 @@ TEST_F(MatchCommandTest, CsvStdinAndFhir) {
        TrialmatchBinary(), (SourceDir() / "rules").string(), StorePath(),
        PatientsPath()});
   ASSERT_EQ(r.exit_code, 0) << r.err;
-  const std::vector<std::string> rows = Lines(r.out);
+  const std::vector<std::string> rows = NonEmptyLines(r.out);
   ASSERT_FALSE(rows.empty());
   EXPECT_EQ(rows[0],
             "position,patient_id,rank,nct_id,verdict,score,satisfied,"
