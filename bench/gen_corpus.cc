@@ -15,13 +15,9 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "bench/corpus_flags.h"
 #include "bench/corpus_gen.h"
 
-ABSL_FLAG(std::string, data_dir, TRIALMATCH_SHARED_DATA_DIR "/ctgov_v2/studies",
-          "the real records to recombine");
-ABSL_FLAG(std::string, condition_codes,
-          TRIALMATCH_SOURCE_DIR "/rules/patient/condition_codes.tsv",
-          "ICD-10-CM / SNOMED CT crosswalk for coded patient conditions");
 ABSL_FLAG(int64_t, studies, 100000, "studies to write");
 ABSL_FLAG(std::string, out, "", "studies file ('-' = stdout)");
 ABSL_FLAG(std::string, format, "jsonl",
@@ -29,7 +25,6 @@ ABSL_FLAG(std::string, format, "jsonl",
           "shape)");
 ABSL_FLAG(int64_t, patients, 0, "patients to write");
 ABSL_FLAG(std::string, patients_out, "", "patients file, JSON Lines");
-ABSL_FLAG(uint64_t, seed, 1, "generator seed");
 ABSL_FLAG(bool, slim, true,
           "drop results, outcomes, references and detailed descriptions");
 
@@ -38,10 +33,8 @@ int main(int argc, char** argv) {
       "Writes a synthetic registry recombined from the recorded studies.");
   absl::ParseCommandLine(argc, argv);
   using trialmatch::bench::CorpusGenerator;
-  trialmatch::bench::CorpusOptions options;
-  options.studies_dir = absl::GetFlag(FLAGS_data_dir);
-  options.condition_codes = absl::GetFlag(FLAGS_condition_codes);
-  options.seed = absl::GetFlag(FLAGS_seed);
+  trialmatch::bench::CorpusOptions options =
+      trialmatch::bench::CorpusOptionsFromFlags();
   options.slim = absl::GetFlag(FLAGS_slim);
   const std::string format = absl::GetFlag(FLAGS_format);
   if (format != "jsonl" && format != "array") {

@@ -30,6 +30,7 @@
 #include "absl/flags/flag.h"
 #include "absl/flags/parse.h"
 #include "absl/flags/usage.h"
+#include "bench/corpus_flags.h"
 #include "bench/corpus_gen.h"
 #include "grpcpp/grpcpp.h"
 #include "trialmatch/v1/matching_service.grpc.pb.h"
@@ -42,12 +43,6 @@ ABSL_FLAG(int, max_in_flight, 1000, "outstanding requests at most");
 ABSL_FLAG(int64_t, patients, 1000, "distinct synthetic patients, cycled");
 ABSL_FLAG(int, top_k, 50, "MatchOptions.top_k");
 ABSL_FLAG(double, deadline_ms, 5000, "per-request deadline");
-ABSL_FLAG(uint64_t, seed, 1, "generator seed");
-ABSL_FLAG(std::string, data_dir, TRIALMATCH_SHARED_DATA_DIR "/ctgov_v2/studies",
-          "the real records the generator recombines");
-ABSL_FLAG(std::string, condition_codes,
-          TRIALMATCH_SOURCE_DIR "/rules/patient/condition_codes.tsv",
-          "crosswalk for coded patient conditions");
 
 namespace trialmatch::bench {
 namespace {
@@ -98,11 +93,7 @@ int Run() {
                          "--patients >= 1\n");
     return 2;
   }
-  CorpusOptions copt;
-  copt.studies_dir = absl::GetFlag(FLAGS_data_dir);
-  copt.condition_codes = absl::GetFlag(FLAGS_condition_codes);
-  copt.seed = absl::GetFlag(FLAGS_seed);
-  auto gen = CorpusGenerator::Create(copt);
+  auto gen = CorpusGenerator::Create(CorpusOptionsFromFlags());
   if (!gen.ok()) {
     std::fprintf(stderr, "load_client: %s\n", gen.status().ToString().c_str());
     return 1;

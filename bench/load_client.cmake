@@ -5,7 +5,4 @@ if(TARGET trialmatch_proto AND TARGET trialmatch_match)
   add_executable(load_client ${CMAKE_CURRENT_LIST_DIR}/load_client.cc)
   target_link_libraries(load_client PRIVATE trialmatch_bench_corpus
     trialmatch_proto absl::flags absl::flags_parse absl::flags_usage)
-  target_compile_definitions(load_client PRIVATE
-    TRIALMATCH_SHARED_DATA_DIR="${TRIALMATCH_SHARED_DATA_DIR}"
-    TRIALMATCH_SOURCE_DIR="${PROJECT_SOURCE_DIR}")
 endif()

@@ -53,6 +53,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
 #include "benchmark/benchmark.h"
+#include "bench/corpus_flags.h"
 #include "bench/corpus_gen.h"
 #include "criteria/compiler.h"
 #include "criteria/rule_set.h"
@@ -70,19 +71,13 @@
   } while (0)
 #endif
 
-ABSL_FLAG(std::string, data_dir, TRIALMATCH_SHARED_DATA_DIR "/ctgov_v2/studies",
-          "the real records to recombine");
 ABSL_FLAG(std::string, rules, TRIALMATCH_SOURCE_DIR "/rules", "rules directory");
-ABSL_FLAG(std::string, condition_codes,
-          TRIALMATCH_SOURCE_DIR "/rules/patient/condition_codes.tsv",
-          "crosswalk for coded patient conditions");
 ABSL_FLAG(std::string, sizes, "1000,10000,100000",
           "registry sizes (studies), comma-separated");
 ABSL_FLAG(std::string, top_k, "50", "MatchOptions::top_k values, comma-separated");
 ABSL_FLAG(int64_t, patients, 2000, "patients in the mix");
 ABSL_FLAG(int64_t, brute_patients, 200,
           "patients matched brute force (evaluate_all) too");
-ABSL_FLAG(uint64_t, seed, 1, "generator seed");
 ABSL_FLAG(int, build_threads, 2, "threads generating and compiling studies");
 ABSL_FLAG(int, threads, 2, "batch threads");
 ABSL_FLAG(double, batch_seconds, 5, "minimum duration of each batch run");
@@ -408,10 +403,7 @@ int Run() {
                          "positive numbers (sizes up to 10,000,000)\n");
     return 2;
   }
-  CorpusOptions copt;
-  copt.studies_dir = absl::GetFlag(FLAGS_data_dir);
-  copt.condition_codes = absl::GetFlag(FLAGS_condition_codes);
-  copt.seed = absl::GetFlag(FLAGS_seed);
+  const CorpusOptions copt = CorpusOptionsFromFlags();
   auto gen = CorpusGenerator::Create(copt);
   if (!gen.ok()) {
     std::fprintf(stderr, "match_bench: %s\n", gen.status().ToString().c_str());
