@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <utility>
 
 #include "absl/container/flat_hash_set.h"
@@ -47,9 +49,45 @@ bool SameBound(const Candidate& a, const Candidate& b) {
          (!a.high || a.high_inclusive == b.high_inclusive);
 }
 
+constexpr uint64_t kLowBits = 0x7F7F7F7F7F7F7F7FULL;
+constexpr uint64_t kHighBits = 0x8080808080808080ULL;
+constexpr uint64_t Repeat(uint8_t b) { return 0x0101010101010101ULL * b; }
+
+uint64_t Load8(const char* p) {
+  uint64_t w;
+  std::memcpy(&w, p, sizeof w);
+  return w;
+}
+
+// The high bit of each byte of `w` that is zero (exact, no false positives).
+uint64_t ZeroBytes(uint64_t w) {
+  return ~(((w & kLowBits) + kLowBits) | w) & kHighBits;
+}
+
+// True when CollapseSpace(s) == s: no control byte (tab, newline...), no two
+// spaces in a row, no space at either end. Eight bytes at a time.
+bool SpaceCollapsed(std::string_view s) {
+  if (s.empty()) return true;
+  if (s.front() == ' ' || s.back() == ' ') return false;
+  size_t i = 0;
+  // Windows of 8 bytes advancing by 7 see every pair of neighbours.
+  for (; i + 8 <= s.size(); i += 7) {
+    const uint64_t w = Load8(s.data() + i);
+    const uint64_t control = ~(((w & kLowBits) + Repeat(0x60)) | w) & kHighBits;
+    const uint64_t space = ZeroBytes(w ^ Repeat(' '));
+    if ((control | (space & (space >> 8))) != 0) return false;
+  }
+  for (; i < s.size(); ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x20 || (c == ' ' && i + 1 < s.size() && s[i + 1] == ' ')) return false;
+  }
+  return true;
+}
+
 // `s` with runs of white space turned into one space and no leading or
 // trailing white space.
 std::string CollapseSpace(std::string_view s) {
+  if (SpaceCollapsed(s)) return std::string(s);  // most criteria
   std::string out(s.size(), '\0');
   size_t w = 0;
   bool pending = false;
@@ -64,6 +102,27 @@ std::string CollapseSpace(std::string_view s) {
   }
   out.resize(w);
   return out;
+}
+
+// ASCII lower case of `s` into `out` (same length; other bytes unchanged),
+// eight bytes at a time: the same as absl::AsciiStrToLower.
+void AsciiLowerInto(std::string_view s, std::string* out) {
+  out->resize(s.size());
+  char* d = out->data();
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w = Load8(s.data() + i);
+    const uint64_t low = w & kLowBits;
+    // High bit set where the 7-bit value is >= 'A', resp. > 'Z'.
+    const uint64_t ge_a = low + Repeat(0x80 - 'A');
+    const uint64_t gt_z = low + Repeat(0x80 - 'Z' - 1);
+    const uint64_t upper = ge_a & ~gt_z & ~w & kHighBits;
+    w |= upper >> 2;  // 0x80 >> 2 == 0x20, the case bit
+    std::memcpy(d + i, &w, sizeof w);
+  }
+  for (; i < s.size(); ++i) {
+    d[i] = absl::ascii_tolower(static_cast<unsigned char>(s[i]));
+  }
 }
 
 struct Token {
@@ -1108,8 +1167,7 @@ Plan CriterionAnalyzer::Analyze(std::string_view text, const BlockContext& ctx,
   conditional_scopes_.clear();
   covers_all_ = false;
   residual_ready_ = false;
-  lower_.assign(t_.data(), t_.size());
-  absl::AsciiStrToLower(&lower_);
+  AsciiLowerInto(t_, &lower_);
   internal::ExtractOptions eo;
   eo.exclusion_section = ctx_.exclusion_section;
   eo.study_conditions = study_conditions;

@@ -601,11 +601,15 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
   std::vector<Candidate> cands;
   // Where each triggered measurement's name occurs (its forms run there).
   std::vector<std::pair<int, std::vector<int32_t>>> name_starts;
+  // The end of the name match at each of those starts (same index): an
+  // anchored match at a start found by the unanchored scan ends there too.
+  std::vector<std::vector<int32_t>> name_ends;
   for (int f : families) {
     const RuleFamily& fam = rules.families()[f];
     const std::vector<int32_t>* starts = nullptr;
     if (fam.name_re != nullptr) {
       std::vector<int32_t> found;
+      std::vector<int32_t> ends;
       Piece m;
       size_t pos = 0;
       while (pos <= text.size() &&
@@ -613,10 +617,14 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
         if (counters != nullptr) ++counters->rule_runs;
         const int32_t b = Offset(text, m);
         const int32_t e = b + static_cast<int32_t>(m.size());
-        if (e > b) found.push_back(b);
+        if (e > b) {
+          found.push_back(b);
+          ends.push_back(e);
+        }
         pos = static_cast<size_t>(e > b ? e : b + 1);
       }
       name_starts.emplace_back(f, std::move(found));
+      name_ends.push_back(std::move(ends));
       starts = &name_starts.back().second;
     }
     for (int r : fam.rules) {
@@ -848,15 +856,13 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
   // Coordinated names: "bilirubin and creatinine <= 1.5 x ULN".
   std::vector<Candidate> coordinated;
   std::vector<std::pair<size_t, int32_t>> extended;  // (candidate, new begin)
-  for (const auto& [f, starts] : name_starts) {
+  for (size_t fi = 0; fi < name_starts.size(); ++fi) {
+    const int f = name_starts[fi].first;
+    const std::vector<int32_t>& starts = name_starts[fi].second;
     const RuleFamily& fam = rules.families()[f];
-    for (int32_t b : starts) {
-      Piece m;
-      if (!fam.name_re->Match(text, static_cast<size_t>(b), text.size(),
-                              RE2::ANCHOR_START, &m, 1)) {
-        continue;
-      }
-      const int32_t e = b + static_cast<int32_t>(m.size());
+    for (size_t si = 0; si < starts.size(); ++si) {
+      const int32_t b = starts[si];
+      const int32_t e = name_ends[fi][si];
       bool inside = false;
       for (const Candidate& c : cands) {
         if (Overlaps(c.begin, c.end, b, e)) inside = true;

@@ -954,7 +954,7 @@ absl::Status RuleSetBuilder::BuildPhrases() {
         auto& words = ph.role() == pb::ROLE_STOPWORD ? set_->stopwords_
                                                      : set_->qualifiers_;
         for (const std::string& w : ph.word()) {
-          words.insert(absl::AsciiStrToLower(w));
+          words.Insert(absl::AsciiStrToLower(w));
         }
         continue;
       }
@@ -1361,13 +1361,17 @@ bool RuleSet::HasPhrases(PhraseRole role) const {
   return phrase_union_[static_cast<int>(role)] != nullptr;
 }
 
-bool RuleSet::IsStopword(std::string_view lower_word) const {
-  return stopwords_.contains(common::ToAbsl(lower_word));
+void WordList::Insert(std::string word) {
+  if (word.empty()) {
+    has_empty_ = true;
+    return;
+  }
+  const auto first = static_cast<unsigned char>(word[0]);
+  first_bytes_[first >> 6] |= uint64_t{1} << (first & 63);
+  max_size_ = std::max(max_size_, word.size());
+  words_.insert(std::move(word));
 }
 
-bool RuleSet::IsQualifier(std::string_view lower_word) const {
-  return qualifiers_.contains(common::ToAbsl(lower_word));
-}
 
 RuleSetHolder::RuleSetHolder(std::shared_ptr<const RuleSet> initial)
     : current_(std::move(initial)) {}

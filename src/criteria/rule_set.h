@@ -218,6 +218,27 @@ struct ExampleDef {
   std::vector<ExpectDef> expects;
 };
 
+// A lower-case word list (stop words, qualifiers): a hash set behind a
+// cheap rejection test on the first byte and the length (most words asked
+// about are not in the list).
+class WordList {
+ public:
+  void Insert(std::string word);
+  bool Contains(std::string_view word) const {
+    if (word.size() > max_size_) return false;
+    if (word.empty()) return has_empty_;
+    const auto first = static_cast<unsigned char>(word[0]);
+    if ((first_bytes_[first >> 6] >> (first & 63) & 1) == 0) return false;
+    return words_.contains(absl::string_view(word.data(), word.size()));
+  }
+
+ private:
+  absl::flat_hash_set<std::string> words_;
+  std::array<uint64_t, 4> first_bytes_{};
+  size_t max_size_ = 0;
+  bool has_empty_ = false;
+};
+
 class RuleSet {
  public:
   // Loads every *.textproto file directly in `dir` (name order).
@@ -310,8 +331,12 @@ class RuleSet {
   bool UnitAt(std::string_view text, size_t pos) const;
 
   // Lower-case word lists.
-  bool IsStopword(std::string_view lower_word) const;
-  bool IsQualifier(std::string_view lower_word) const;
+  bool IsStopword(std::string_view lower_word) const {
+    return stopwords_.Contains(lower_word);
+  }
+  bool IsQualifier(std::string_view lower_word) const {
+    return qualifiers_.Contains(lower_word);
+  }
 
   // The rule reading a bound written without an analyte name ("<= 5 x ULN
   // for patients with liver metastases" after "AST <= 2.5 x ULN"), compiled
@@ -351,8 +376,8 @@ class RuleSet {
   std::unique_ptr<RE2> dictionary_;          // all synonyms, leftmost-longest
   std::unique_ptr<RE2::Set> concept_set_;    // per concept, anchored both
   std::array<std::unique_ptr<RE2>, kNumPhraseRoles> phrase_union_;
-  absl::flat_hash_set<std::string> stopwords_;
-  absl::flat_hash_set<std::string> qualifiers_;
+  WordList stopwords_;
+  WordList qualifiers_;
   absl::flat_hash_map<std::string, int> quantity_index_;
   absl::flat_hash_map<std::string, int> concept_index_;
   int pattern_count_ = 0;
