@@ -140,6 +140,52 @@ CREATE TABLE endpoint_cache (
 );
 )sql";
 
+// Version 3, additive: the store generation, moved by triggers on every
+// change that can alter what is built from the store (the matcher's
+// snapshot: study rows appearing or going, their records, lifecycles and
+// content hashes, compiled criteria). Refreshing fetched_at or the full-sync
+// stamp does not move it. The triggers live in the file, so writes by older
+// binaries (schema 2 code) move it too.
+#define TRIALMATCH_BUMP_GENERATION                                        \
+  " BEGIN UPDATE store_generation SET generation = generation + 1, " \
+  "token = random() WHERE id = 1; END;\n"
+constexpr const char* kSchemaV3Ddl =
+    "CREATE TABLE store_generation (\n"
+    "  id INTEGER PRIMARY KEY CHECK (id = 1),\n"
+    "  store_id TEXT NOT NULL,\n"
+    "  generation INTEGER NOT NULL,\n"
+    "  token INTEGER NOT NULL\n"
+    ");\n"
+    "INSERT INTO store_generation (id, store_id, generation, token) VALUES "
+    "(1, lower(hex(randomblob(16))), 0, random());\n"
+    "CREATE TRIGGER generation_studies_insert AFTER INSERT ON studies"
+    TRIALMATCH_BUMP_GENERATION
+    "CREATE TRIGGER generation_studies_delete AFTER DELETE ON studies"
+    TRIALMATCH_BUMP_GENERATION
+    "CREATE TRIGGER generation_studies_update "
+    "AFTER UPDATE OF id, nct_id, lifecycle, content_hash ON studies "
+    "WHEN old.id IS NOT new.id OR old.nct_id IS NOT new.nct_id "
+    "OR old.lifecycle IS NOT new.lifecycle "
+    "OR old.content_hash IS NOT new.content_hash"
+    TRIALMATCH_BUMP_GENERATION
+    "CREATE TRIGGER generation_json_insert AFTER INSERT ON study_json"
+    TRIALMATCH_BUMP_GENERATION
+    "CREATE TRIGGER generation_json_delete AFTER DELETE ON study_json"
+    TRIALMATCH_BUMP_GENERATION
+    "CREATE TRIGGER generation_json_update AFTER UPDATE ON study_json"
+    TRIALMATCH_BUMP_GENERATION
+    "CREATE TRIGGER generation_compiled_insert AFTER INSERT ON "
+    "compiled_criteria" TRIALMATCH_BUMP_GENERATION
+    "CREATE TRIGGER generation_compiled_delete AFTER DELETE ON "
+    "compiled_criteria" TRIALMATCH_BUMP_GENERATION
+    "CREATE TRIGGER generation_compiled_update AFTER UPDATE ON "
+    "compiled_criteria" TRIALMATCH_BUMP_GENERATION;
+#undef TRIALMATCH_BUMP_GENERATION
+
+absl::Status MigrateV2ToV3(Connection& db) {
+  return db.Execute(kSchemaV3Ddl);
+}
+
 absl::Status WriteMeta(Connection& db, int version, int compatible) {
   TRIALMATCH_ASSIGN_OR_RETURN(
       Statement st,
@@ -173,6 +219,7 @@ absl::Status CreateFresh(Connection& db, absl::Time now) {
   TRIALMATCH_RETURN_IF_ERROR(db.Execute(
       "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)"));
   TRIALMATCH_RETURN_IF_ERROR(db.Execute(kSchemaV2Ddl));
+  TRIALMATCH_RETURN_IF_ERROR(MigrateV2ToV3(db));
   TRIALMATCH_RETURN_IF_ERROR(
       db.Execute(absl::StrCat("PRAGMA application_id = ", kApplicationId)));
   TRIALMATCH_ASSIGN_OR_RETURN(Statement st,
@@ -325,6 +372,10 @@ absl::StatusOr<int> EnsureSchema(Connection& db, absl::Time now) {
   if (at == 1) {
     TRIALMATCH_RETURN_IF_ERROR(MigrateV1ToV2(db));
     at = 2;
+  }
+  if (at == 2) {
+    TRIALMATCH_RETURN_IF_ERROR(MigrateV2ToV3(db));
+    at = 3;
   }
   if (at != kCurrentVersion) {
     return absl::FailedPreconditionError(

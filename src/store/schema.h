@@ -21,6 +21,10 @@
 //      refreshes never touch multi-MB records); rowid = the NCT number;
 //      lifecycle; FTS5 index kept by triggers; compiled_criteria;
 //      typed sync_state with a full-sync cursor; endpoint_cache.
+//   3  store_generation (store id, generation counter, random change token)
+//      moved by triggers on studies, study_json and compiled_criteria
+//      (StudyStore::GetGeneration). Additive: last_compatible_version stays
+//      2, and version-2 code writing the file still moves the generation.
 //
 // Thread safety: functions take the connection exclusively.
 #ifndef TRIALMATCH_STORE_SCHEMA_H_
@@ -34,7 +38,7 @@
 
 namespace trialmatch::store::schema {
 
-inline constexpr int kCurrentVersion = 2;
+inline constexpr int kCurrentVersion = 3;
 inline constexpr int kCompatibleVersion = 2;
 // PRAGMA application_id of every study store file: "TMSS".
 inline constexpr int64_t kApplicationId = 0x544D5353;

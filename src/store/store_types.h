@@ -109,6 +109,17 @@ struct StoreStats {
   int64_t file_bytes = 0;  // page_count * page_size of the main file
 };
 
+// What the store holds, as a version (GetGeneration): equal values mean
+// nothing that feeds the matcher's snapshot changed in between (study rows
+// added or removed, records, lifecycles, content hashes, compiled criteria).
+struct StoreGeneration {
+  std::string store_id;    // random, made with the store (or schema v3)
+  int64_t generation = 0;  // +1 at every such change
+  int64_t token = 0;       // random, renewed at every such change (so a
+                           // restored backup that diverges never repeats)
+  bool operator==(const StoreGeneration&) const = default;
+};
+
 // --- Sync state --------------------------------------------------------------
 
 // An interrupted full sync resumes from here: the page token of the next

@@ -783,6 +783,25 @@ absl::StatusOr<int64_t> StudyStore::PurgeInactive(absl::Time cutoff) {
       });
 }
 
+absl::StatusOr<StoreGeneration> StudyStore::GetGeneration() {
+  return Transact<StoreGeneration>(
+      Access::kRead, [&](Connection& db) -> absl::StatusOr<StoreGeneration> {
+        TRIALMATCH_ASSIGN_OR_RETURN(
+            Statement st,
+            db.Prepare("SELECT store_id, generation, token FROM "
+                       "store_generation WHERE id = 1"));
+        TRIALMATCH_ASSIGN_OR_RETURN(const bool row, st.Step());
+        if (!row) {
+          return absl::DataLossError("study store has no generation row");
+        }
+        StoreGeneration g;
+        g.store_id = std::string(st.ColumnText(0));
+        g.generation = st.ColumnInt64(1);
+        g.token = st.ColumnInt64(2);
+        return g;
+      });
+}
+
 absl::StatusOr<StoreStats> StudyStore::GetStats() {
   return Transact<StoreStats>(
       Access::kRead, [&](Connection& db) -> absl::StatusOr<StoreStats> {

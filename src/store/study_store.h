@@ -187,6 +187,13 @@ class StudyStore {
 
   absl::StatusOr<StoreStats> GetStats();
 
+  // The store's generation (see StoreGeneration). Triggers in the file move
+  // it in the same transaction as the change, whoever writes (another
+  // process, an older binary). Read it before reading the data it versions:
+  // a change in between then shows as a newer generation, never an older.
+  // kDataLoss when the generation row is missing.
+  absl::StatusOr<StoreGeneration> GetGeneration();
+
   // --- Sync state ------------------------------------------------------------
 
   // The stored sync state (a default SyncState before any was written).

@@ -106,7 +106,7 @@ TEST_F(SchemaTest, Version1IsMigratedWithItsData) {
   const std::vector<StudyRecord> records = testing::LoadRecords(6);
   MakeV1File(records);
   ASSERT_OK_AND_ASSIGN(auto store, StudyStore::Open(path_));
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), schema::kCurrentVersion);
   for (size_t i = 0; i < records.size(); ++i) {
     ASSERT_OK_AND_ASSIGN(StoredStudy s,
                          store->GetStudy(records[i].study.nct_id));
@@ -129,11 +129,12 @@ TEST_F(SchemaTest, Version1IsMigratedWithItsData) {
   ASSERT_EQ(page.studies.size(), 1u);
   EXPECT_EQ(page.studies[0].brief_title, records[3].study.brief_title);
   EXPECT_OK(store->IntegrityCheck());
-  // And the migrated file takes new writes and reopens as version 2.
+  // And the migrated file takes new writes and reopens as the current
+  // version.
   ASSERT_OK(store->UpsertStudies(testing::LoadRecords(2, 10)).status());
   store.reset();
   ASSERT_OK_AND_ASSIGN(store, StudyStore::Open(path_));
-  EXPECT_EQ(store->schema_version(), 2);
+  EXPECT_EQ(store->schema_version(), schema::kCurrentVersion);
   ASSERT_OK_AND_ASSIGN(StoreStats stats, store->GetStats());
   EXPECT_EQ(stats.studies, 8);
 }
@@ -174,16 +175,53 @@ TEST_F(SchemaTest, NewerCompatibleSchemaIsUsedAndNotDowngraded) {
   ASSERT_OK(StudyStore::Open(path_).status());
   {
     auto db = RawOpen(path_);
-    ASSERT_OK(db->Execute("UPDATE meta SET value = '3' WHERE key = 'version'"));
+    ASSERT_OK(db->Execute("UPDATE meta SET value = '4' WHERE key = 'version'"));
   }
   ASSERT_OK_AND_ASSIGN(auto store, StudyStore::Open(path_));
-  EXPECT_EQ(store->schema_version(), 3);
+  EXPECT_EQ(store->schema_version(), 4);
   ASSERT_OK(store->UpsertStudies(testing::LoadRecords(1)).status());
   store.reset();
   auto db = RawOpen(path_);
   EXPECT_EQ(
       Must(db->QueryString("SELECT value FROM meta WHERE key = 'version'")),
-      "3");
+      "4");
+}
+
+TEST_F(SchemaTest, Version2GetsAGenerationKeptByTriggers) {
+  const std::vector<StudyRecord> records = testing::LoadRecords(3);
+  {
+    ASSERT_OK_AND_ASSIGN(auto store, StudyStore::Open(path_));
+    ASSERT_OK(store->UpsertStudies(records).status());
+  }
+  {
+    // Back to version 2: no generation table, no triggers.
+    auto db = RawOpen(path_);
+    ASSERT_OK(db->Execute(
+        "DROP TABLE store_generation;"
+        "DROP TRIGGER generation_studies_insert;"
+        "DROP TRIGGER generation_studies_delete;"
+        "DROP TRIGGER generation_studies_update;"
+        "DROP TRIGGER generation_json_insert;"
+        "DROP TRIGGER generation_json_delete;"
+        "DROP TRIGGER generation_json_update;"
+        "DROP TRIGGER generation_compiled_insert;"
+        "DROP TRIGGER generation_compiled_delete;"
+        "DROP TRIGGER generation_compiled_update;"
+        "UPDATE meta SET value = '2' WHERE key = 'version'"));
+  }
+  ASSERT_OK_AND_ASSIGN(auto store, StudyStore::Open(path_));
+  EXPECT_EQ(store->schema_version(), 3);
+  ASSERT_OK_AND_ASSIGN(StoreGeneration g, store->GetGeneration());
+  EXPECT_EQ(g.generation, 0);
+  EXPECT_EQ(g.store_id.size(), 32u);
+  ASSERT_OK(store->UpsertStudies({testing::Modified(records[0], "x")}).status());
+  ASSERT_OK_AND_ASSIGN(StoreGeneration after, store->GetGeneration());
+  EXPECT_GT(after.generation, 0);
+  EXPECT_EQ(after.store_id, g.store_id);
+  auto db = RawOpen(path_);
+  EXPECT_EQ(Must(db->QueryString(
+                "SELECT value FROM meta WHERE key = 'last_compatible_version'")),
+            "2");  // additive: version-2 code still opens the file
 }
 
 TEST_F(SchemaTest, BrokenMetaIsDataLoss) {
