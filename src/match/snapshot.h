@@ -270,6 +270,9 @@ static_assert(sizeof(StudyKey) == 32);
 // computed identically wherever it is needed (ranking bound, matcher.cc).
 double MaxShare(const StudyKey& k, uint32_t certainly_unknown);
 
+// Reads and writes snapshots (snapshot_io.cc).
+struct SnapshotCodec;
+
 }  // namespace internal
 
 struct SnapshotStats {
@@ -376,6 +379,7 @@ class Snapshot {
 
  private:
   friend class SnapshotBuilder;
+  friend struct internal::SnapshotCodec;  // snapshot_io.h
   Snapshot() = default;
 
   SnapshotOptions options_;
