@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/strings.h"
+#include "criteria/byte_words.h"
 #include "criteria/normalized_text.h"
 #include "criteria/structure.h"
 
@@ -49,20 +50,9 @@ bool SameBound(const Candidate& a, const Candidate& b) {
          (!a.high || a.high_inclusive == b.high_inclusive);
 }
 
-constexpr uint64_t kLowBits = 0x7F7F7F7F7F7F7F7FULL;
-constexpr uint64_t kHighBits = 0x8080808080808080ULL;
-constexpr uint64_t Repeat(uint8_t b) { return 0x0101010101010101ULL * b; }
-
-uint64_t Load8(const char* p) {
-  uint64_t w;
-  std::memcpy(&w, p, sizeof w);
-  return w;
-}
-
-// The high bit of each byte of `w` that is zero (exact, no false positives).
-uint64_t ZeroBytes(uint64_t w) {
-  return ~(((w & kLowBits) + kLowBits) | w) & kHighBits;
-}
+using internal::BytesEqual;
+using internal::ControlBytes;
+using internal::LoadWord;
 
 // True when CollapseSpace(s) == s: no control byte (tab, newline...), no two
 // spaces in a row, no space at either end. Eight bytes at a time.
@@ -72,10 +62,9 @@ bool SpaceCollapsed(std::string_view s) {
   size_t i = 0;
   // Windows of 8 bytes advancing by 7 see every pair of neighbours.
   for (; i + 8 <= s.size(); i += 7) {
-    const uint64_t w = Load8(s.data() + i);
-    const uint64_t control = ~(((w & kLowBits) + Repeat(0x60)) | w) & kHighBits;
-    const uint64_t space = ZeroBytes(w ^ Repeat(' '));
-    if ((control | (space & (space >> 8))) != 0) return false;
+    const uint64_t w = LoadWord(s.data() + i);
+    const uint64_t space = BytesEqual(w, ' ');
+    if ((ControlBytes(w) | (space & (space >> 8))) != 0) return false;
   }
   for (; i < s.size(); ++i) {
     const auto c = static_cast<unsigned char>(s[i]);
@@ -111,13 +100,7 @@ void AsciiLowerInto(std::string_view s, std::string* out) {
   char* d = out->data();
   size_t i = 0;
   for (; i + 8 <= s.size(); i += 8) {
-    uint64_t w = Load8(s.data() + i);
-    const uint64_t low = w & kLowBits;
-    // High bit set where the 7-bit value is >= 'A', resp. > 'Z'.
-    const uint64_t ge_a = low + Repeat(0x80 - 'A');
-    const uint64_t gt_z = low + Repeat(0x80 - 'Z' - 1);
-    const uint64_t upper = ge_a & ~gt_z & ~w & kHighBits;
-    w |= upper >> 2;  // 0x80 >> 2 == 0x20, the case bit
+    const uint64_t w = internal::LowerWord(LoadWord(s.data() + i));
     std::memcpy(d + i, &w, sizeof w);
   }
   for (; i < s.size(); ++i) {
@@ -1578,7 +1561,9 @@ void StudyAssembler::CompileText(std::string_view original,
     }
   }
   out_->criteria.reserve(out_->criteria.size() + st.blocks.size() * 3 / 2 + 4);
-  out_->predicates.reserve(out_->predicates.size() + st.blocks.size() * 2 + 8);
+  // Room for the usual number of predicates per block (moving predicates
+  // on reallocation costs more than the spare capacity).
+  out_->predicates.reserve(out_->predicates.size() + st.blocks.size() * 4 + 16);
   CriterionAnalyzer analyzer(rules_, counters_);
   std::vector<Candidate> cands;
   std::vector<BlockContext> ctxs(st.blocks.size());

@@ -329,11 +329,13 @@ bool SymbolAfterConnector(std::string_view text, const Piece& cmp) {
 // Runs one rule over `text`: unanchored from left to right, or (when
 // `starts` is given) anchored at each of those positions.
 void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
-             const std::vector<int32_t>* starts, std::vector<Candidate>* out,
-             CompileCounters* counters) {
+             const std::vector<int32_t>* starts, std::vector<Piece>* scratch,
+             std::vector<Candidate>* out, CompileCounters* counters) {
   const MatchRule& rule = rules.rules()[rule_index];
   const int ngroups = rule.re->NumberOfCapturingGroups() + 1;
-  std::vector<Piece> pieces;  // sized at the first match (most runs find none)
+  // Sized at the first match (most runs find none); the caller's buffer
+  // keeps its capacity across rules.
+  std::vector<Piece>& pieces = *scratch;
   size_t pos = 0;
   size_t next_start = 0;
   int32_t covered_until = -1;
@@ -599,6 +601,7 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
       options.exclusion_section ? RuleSection::kExclusion : RuleSection::kInclusion;
 
   std::vector<Candidate> cands;
+  std::vector<Piece> rule_pieces;  // capture buffer shared by the rule runs
   // Where each triggered measurement's name occurs (its forms run there).
   std::vector<std::pair<int, std::vector<int32_t>>> name_starts;
   // The end of the name match at each of those starts (same index): an
@@ -630,8 +633,8 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
     for (int r : fam.rules) {
       const MatchRule& rule = rules.rules()[r];
       if (rule.section != RuleSection::kAny && rule.section != here) continue;
-      RunRule(text, rules, r, rule.anchored_at_name ? starts : nullptr, &cands,
-              counters);
+      RunRule(text, rules, r, rule.anchored_at_name ? starts : nullptr,
+              &rule_pieces, &cands, counters);
     }
   }
 

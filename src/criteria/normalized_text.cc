@@ -1,7 +1,10 @@
 #include "criteria/normalized_text.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
+
+#include "criteria/byte_words.h"
 
 namespace trialmatch::criteria {
 namespace {
@@ -197,7 +200,23 @@ NormalizedText Normalize(std::string_view original) {
     };
     if (plain(c)) {
       size_t q = p + 1;
-      while (q < n && plain(original[q])) ++q;
+      // Eight bytes at a time while all are printable ASCII other than
+      // '\\' and '&'; LF and TAB one at a time.
+      for (;;) {
+        while (q + 8 <= n) {
+          const uint64_t w = internal::LoadWord(original.data() + q);
+          if ((internal::ControlBytes(w) | internal::HighBytes(w) |
+               internal::BytesEqual(w, '\\') | internal::BytesEqual(w, '&')) != 0) {
+            break;
+          }
+          q += 8;
+        }
+        if (q < n && plain(original[q])) {
+          ++q;
+          continue;
+        }
+        break;
+      }
       out.Copy(original.substr(p, q - p), b);
       p = q;
       in_superscript = false;
