@@ -297,12 +297,34 @@ class CriterionAnalyzer {
   bool covers_all_ = false;
 };
 
+// Bytes that SplitStatements acts on (brackets and statement breaks).
+constexpr std::array<bool, 256> kStatementBytes = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : std::string_view("([)];\n.:")) t[c] = true;
+  return t;
+}();
+
+// Bytes that can cut a statement into pieces (brackets, ',' and '/').
+constexpr std::array<bool, 256> kCutBytes = [] {
+  std::array<bool, 256> t{};
+  for (unsigned char c : std::string_view("([)],/")) t[c] = true;
+  return t;
+}();
+
 void CriterionAnalyzer::SplitStatements() {
   const auto n = static_cast<int32_t>(t_.size());
   int32_t start = 0;
   int depth = 0;
   depth_.assign(t_.size() + 1, 0);
   for (int32_t i = 0; i < n; ++i) {
+    // Other bytes only record the depth: a run of them at once.
+    int32_t j = i;
+    while (j < n && !kStatementBytes[static_cast<unsigned char>(t_[j])]) ++j;
+    if (j > i) {
+      std::memset(depth_.data() + i, std::min(depth, 255), static_cast<size_t>(j - i));
+      i = j;
+      if (i >= n) break;
+    }
     const char c = t_[i];
     depth_[i] = static_cast<uint8_t>(std::min(depth, 255));
     if (c == '(' || c == '[') ++depth;
@@ -708,6 +730,8 @@ void CriterionAnalyzer::BuildStatementPlan(const Statement& st, Plan* plan) {
   int depth = 0;
   for (int32_t i = st.begin; i < st.end; ++i) {
     const char ch = t_[i];
+    // Only brackets, ',' and '/' change the depth or cut.
+    if (!kCutBytes[static_cast<unsigned char>(ch)]) continue;
     if (ch == '(' || ch == '[') ++depth;
     if ((ch == ')' || ch == ']') && depth > 0) --depth;
     if (depth > 0) continue;

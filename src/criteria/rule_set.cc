@@ -1362,16 +1362,14 @@ bool RuleSet::HasPhrases(PhraseRole role) const {
 }
 
 void WordList::Insert(std::string word) {
-  if (word.empty()) {
-    has_empty_ = true;
+  if (Contains(word)) return;
+  if (word.size() >= kMaxSize) {
+    overflow_.insert(std::move(word));
     return;
   }
-  const auto first = static_cast<unsigned char>(word[0]);
-  first_bytes_[first >> 6] |= uint64_t{1} << (first & 63);
-  max_size_ = std::max(max_size_, word.size());
-  words_.insert(std::move(word));
+  const auto first = word.empty() ? 0 : static_cast<unsigned char>(word[0]);
+  buckets_[word.size()][first & 63].push_back(std::move(word));
 }
-
 
 RuleSetHolder::RuleSetHolder(std::shared_ptr<const RuleSet> initial)
     : current_(std::move(initial)) {}

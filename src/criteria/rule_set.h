@@ -48,6 +48,7 @@
 
 #include <array>
 #include <cstdint>
+#include <cstring>
 #include <filesystem>
 #include <memory>
 #include <optional>
@@ -218,25 +219,34 @@ struct ExampleDef {
   std::vector<ExpectDef> expects;
 };
 
-// A lower-case word list (stop words, qualifiers): a hash set behind a
-// cheap rejection test on the first byte and the length (most words asked
-// about are not in the list).
+// A lower-case word list (stop words, qualifiers). Most words asked about
+// are not in the list, and the lists are short: the words are kept in
+// buckets by length and first byte, so a lookup compares at most a few
+// words of the same length instead of hashing.
 class WordList {
  public:
   void Insert(std::string word);
   bool Contains(std::string_view word) const {
-    if (word.size() > max_size_) return false;
-    if (word.empty()) return has_empty_;
-    const auto first = static_cast<unsigned char>(word[0]);
-    if ((first_bytes_[first >> 6] >> (first & 63) & 1) == 0) return false;
-    return words_.contains(absl::string_view(word.data(), word.size()));
+    if (word.size() >= kMaxSize) return overflow_.contains(ToAbsl(word));
+    const auto first = word.empty() ? 0 : static_cast<unsigned char>(word[0]);
+    const Bucket& b = buckets_[word.size()][first & 63];
+    for (const std::string& w : b) {
+      if (w.size() == word.size() && std::memcmp(w.data(), word.data(), word.size()) == 0) {
+        return true;
+      }
+    }
+    return false;
   }
 
  private:
-  absl::flat_hash_set<std::string> words_;
-  std::array<uint64_t, 4> first_bytes_{};
-  size_t max_size_ = 0;
-  bool has_empty_ = false;
+  static constexpr size_t kMaxSize = 24;
+  using Bucket = std::vector<std::string>;
+  static absl::string_view ToAbsl(std::string_view s) {
+    return absl::string_view(s.data(), s.size());
+  }
+  // By length, then by the low 6 bits of the first byte.
+  std::array<std::array<Bucket, 64>, kMaxSize> buckets_;
+  absl::flat_hash_set<std::string> overflow_;  // words of kMaxSize bytes or more
 };
 
 class RuleSet {

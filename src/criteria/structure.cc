@@ -1,5 +1,6 @@
 #include "criteria/structure.h"
 
+#include <cstring>
 #include <string_view>
 
 #include "absl/strings/ascii.h"
@@ -178,8 +179,10 @@ TextStructure ParseStructure(const NormalizedText& normalized,
   // Pass 1: lines.
   std::vector<Line> lines;
   for (int32_t p = 0; p <= n;) {
-    int32_t e = p;
-    while (e < n && text[e] != '\n') ++e;
+    const void* nl = p < n ? std::memchr(text.data() + p, '\n', static_cast<size_t>(n - p))
+                           : nullptr;
+    const int32_t e =
+        nl == nullptr ? n : static_cast<int32_t>(static_cast<const char*>(nl) - text.data());
     Line line;
     line.begin = p;
     int32_t i = p;
