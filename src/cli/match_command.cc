@@ -20,6 +20,11 @@
 // position (on its output line, and counted on stderr) and skipped; it never
 // stops the batch. Messages never quote patient values.
 //
+// With --store, the matcher's snapshot comes from the snapshot file beside
+// the store when it is fresh (server/snapshot_manager.h, LoadSnapshotFile),
+// else it is built from the store and saved there for the next run (a
+// directory that is not writable only means the next run builds again).
+//
 // Exit: 0 when every record of the shard was read (bad records included), 1
 // when the input, the store, the rules or the server failed, 2 for a usage
 // error.
@@ -79,6 +84,7 @@ struct MatchFlags {
   std::string out = "-";
   bool csv = false;
   std::string store;
+  std::string snapshot_file;  // "" = <store>.snapshot, "none" = no file
   std::string server;
   int threads = 0;
   int limit = 0;
@@ -451,12 +457,32 @@ absl::Status RunLocal(const MatchFlags& f, const v1::MatchOptions& options,
                         absl::StrCat("cannot open the store ", f.store, ": ",
                                      store.status().message()));
   }
-  server::SnapshotLoadOptions load;
-  load.threads = f.threads;
-  load.cancelled = &stop;
+  // The snapshot file when fresh; else built, then saved for the next run
+  // (best effort: a read-only directory only costs the next run the build).
+  const std::string snapshot_file =
+      server::SnapshotFilePath(f.snapshot_file, f.store);
   absl::StatusOr<server::LoadedSnapshot> loaded =
-      server::LoadSnapshot(**store, *rules, load);
-  if (!loaded.ok()) return loaded.status();
+      server::LoadSnapshotFile(**store, *rules, snapshot_file);
+  if (!loaded.ok()) {
+    if (!snapshot_file.empty() &&
+        loaded.status().code() != absl::StatusCode::kNotFound) {
+      std::cerr << kCmd
+                << ": snapshot file not used: " << loaded.status().message()
+                << "\n";
+    }
+    server::SnapshotLoadOptions load;
+    load.threads = f.threads;
+    load.cancelled = &stop;
+    loaded = server::LoadSnapshot(**store, *rules, load);
+    if (!loaded.ok()) return loaded.status();
+    if (!snapshot_file.empty()) {
+      if (absl::Status saved = server::SaveSnapshotFile(*loaded, snapshot_file);
+          !saved.ok()) {
+        std::cerr << kCmd << ": snapshot file not saved: " << saved.message()
+                  << "\n";
+      }
+    }
+  }
   std::cerr << kCmd << ": " << loaded->report.Summary() << "\n";
   loaded->generation = 1;
   const server::LoadedSnapshot& snapshot = *loaded;
@@ -602,6 +628,10 @@ int MatchCommand(const std::vector<std::string>& args) {
   flags.String("store", &f.store,
                "match in process on this study store (default: the default "
                "store, unless --server)");
+  flags.String("snapshot_file", &f.snapshot_file,
+               "with --store: the matcher's snapshot file, read when fresh, "
+               "else written after building when the directory is writable "
+               "(default: <store>.snapshot; 'none': build, save nothing)");
   flags.String("server", &f.server,
                "match on a trialmatch server, HOST:PORT (MatchingService)");
   flags.Int("threads", &f.threads,

@@ -20,11 +20,14 @@
 //      (checked every --rules_check_interval; a failed reload keeps the
 //      current rules). Health does not wait for it: GetStudyCriteria and
 //      include_criteria compile on the fly whatever is not compiled yet;
-//   7. the matcher's snapshot is built (server/snapshot_manager.h: the
-//      ACTIVE studies with their compiled criteria, after a refresher pass)
-//      and health turns SERVING; it is rebuilt, and swapped atomically under
-//      running calls, after each sync that changed the store and after the
-//      refresher recompiled (new rules);
+//   7. the matcher's snapshot is read from the snapshot file when it is
+//      fresh (--snapshot_file, default "<store>.snapshot": built from the
+//      store's current generation with the current compiler and rules), else
+//      built (server/snapshot_manager.h: the ACTIVE studies with their
+//      compiled criteria, after a refresher pass) and then saved to the file;
+//      health turns SERVING; it is rebuilt (and saved), and swapped
+//      atomically under running calls, after each sync that changed the
+//      store and after the refresher recompiled (new rules);
 //   8. the sync scheduler starts when --sync_interval > 0.
 // SIGTERM/SIGINT: health NOT_SERVING, Shutdown(now + --shutdown_grace),
 // background work stopped, exit 0.
@@ -91,6 +94,7 @@ struct ServeFlags {
   int upstream_threads = 8;
   int match_threads = server::DefaultMatchingThreads();
   int snapshot_threads = 0;
+  std::string snapshot_file;  // "" = <store>.snapshot, "none" = no file
 };
 
 // Writes "<port>\n" atomically (temp file + rename), so a reader never sees
@@ -189,6 +193,10 @@ int ServeCommand(const std::vector<std::string>& args) {
   flags.Int("snapshot_threads", &f.snapshot_threads,
             "threads decoding studies while the matcher's snapshot is built "
             "(0 = one per core)");
+  flags.String("snapshot_file", &f.snapshot_file,
+               "the matcher's snapshot saved after each build and read at "
+               "start when still fresh (default: <store>.snapshot; 'none': "
+               "always build from the store, save nothing)");
   std::vector<std::string> rest;
   if (std::optional<int> exit = ParseFlagsOrExit(flags, args, &rest)) {
     return *exit;
@@ -381,6 +389,30 @@ int ServeCommand(const std::vector<std::string>& args) {
     // 7. The matcher's snapshot: each build first lets the refresher compile
     // what is stale (RunOnce, serialised with its own passes), so entries
     // are compiled once and stored; SERVING after the first one.
+    // A fresh snapshot file skips the first build (and its refresher pass:
+    // the refresher's own start-up pass still runs, and a rebuild follows
+    // when it recompiles anything).
+    server::SnapshotManagerOptions snapshot_options;
+    // The refresher's first pass asks for a rebuild; with a snapshot read
+    // from the file (or built) from the store as it still is, none is made.
+    snapshot_options.is_current = [&snapshot_holder, &store, &rules] {
+      return server::IsCurrent(snapshot_holder.Current().get(), *store,
+                               *rules.Get());
+    };
+    const std::string snapshot_file =
+        server::SnapshotFilePath(f.snapshot_file, f.store_path);
+    if (!snapshot_file.empty()) {
+      snapshot_options.initial_load = [&store, &rules, snapshot_file] {
+        return server::LoadSnapshotFile(*store, rules.Get(), snapshot_file);
+      };
+      snapshot_options.persist = [snapshot_file](
+                                     const server::LoadedSnapshot& loaded) {
+        if (absl::Status s = server::SaveSnapshotFile(loaded, snapshot_file);
+            !s.ok()) {
+          TM_LOG_WARNING(kLog, "snapshot file not saved: ", s.ToString());
+        }
+      };
+    }
     snapshots = std::make_unique<server::SnapshotManager>(
         &snapshot_holder,
         [&store, &rules, &f](const std::atomic<bool>& cancelled) {
@@ -389,7 +421,7 @@ int ServeCommand(const std::vector<std::string>& args) {
           load.cancelled = &cancelled;
           return server::LoadSnapshot(*store, rules.Get(), load);
         },
-        server::SnapshotManagerOptions{},
+        std::move(snapshot_options),
         [r = refresher.get()] { (void)r->RunOnce(); },
         [&srv](const server::LoadedSnapshot& loaded) {
           if (loaded.generation == 1) {

@@ -1,5 +1,7 @@
 #include "server/snapshot_manager.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <deque>
 #include <utility>
@@ -139,6 +141,11 @@ class WorkQueue {
 }  // namespace
 
 std::string SnapshotLoadReport::Summary() const {
+  if (!file.empty()) {
+    return absl::StrCat(
+        "snapshot of ", studies, " studies read from ", file, " in ",
+        absl::FormatDuration(absl::Trunc(elapsed, absl::Milliseconds(1))));
+  }
   return absl::StrCat(
       "snapshot of ", studies, " studies (", from_store,
       " with stored compiled criteria, ", compiled, " compiled now, ", failed,
@@ -163,6 +170,18 @@ absl::StatusOr<LoadedSnapshot> LoadSnapshot(
   }
   const std::string rules_version = rules->version();
   const std::string compiler_version(criteria::kCompilerVersion);
+  // The key first: a change made while the store is read then shows as a
+  // newer generation than the file's (stale), never an older one.
+  std::optional<match::SnapshotKey> key;
+  if (absl::StatusOr<match::SnapshotKey> k = SnapshotKeyOf(store, *rules);
+      k.ok()) {
+    key = *std::move(k);
+  } else {
+    TM_LOG_WARNING(kLog,
+                   "store generation unreadable (the snapshot will not "
+                   "be saved): ",
+                   k.status().ToString());
+  }
   Assembler assembler(rules);
 
   WorkQueue queue(static_cast<size_t>(threads) * 4);
@@ -216,8 +235,97 @@ absl::StatusOr<LoadedSnapshot> LoadSnapshot(
   loaded.built_at = options.clock->Now();
   loaded.compiler_version = compiler_version;
   loaded.rules_version = rules_version;
+  loaded.key = std::move(key);
   loaded.report.elapsed = absl::Now() - start;
   return loaded;
+}
+
+absl::StatusOr<match::SnapshotKey> SnapshotKeyOf(
+    store::StudyStore& store, const criteria::RuleSet& rules) {
+  TRIALMATCH_ASSIGN_OR_RETURN(store::StoreGeneration g, store.GetGeneration());
+  match::SnapshotKey key;
+  key.store_id = std::move(g.store_id);
+  key.store_generation = g.generation;
+  key.store_token = g.token;
+  key.compiler_version = std::string(criteria::kCompilerVersion);
+  key.rules_version = rules.version();
+  return key;
+}
+
+bool IsCurrent(const LoadedSnapshot* loaded, store::StudyStore& store,
+               const criteria::RuleSet& rules) {
+  if (loaded == nullptr || !loaded->key.has_value()) return false;
+  absl::StatusOr<match::SnapshotKey> now = SnapshotKeyOf(store, rules);
+  return now.ok() && *now == *loaded->key;
+}
+
+std::string DefaultSnapshotPath(const std::string& store_path) {
+  if (store_path.empty() || store_path == ":memory:") return "";
+  return store_path + ".snapshot";
+}
+
+std::string SnapshotFilePath(const std::string& flag,
+                             const std::string& store_path) {
+  if (flag.empty()) return DefaultSnapshotPath(store_path);
+  if (flag == "none") return "";
+  return flag;
+}
+
+absl::StatusOr<LoadedSnapshot> LoadSnapshotFile(
+    store::StudyStore& store, std::shared_ptr<const criteria::RuleSet> rules,
+    const std::string& path) {
+  if (rules == nullptr) {
+    return absl::InvalidArgumentError(
+        "LoadSnapshotFile: rules must not be null");
+  }
+  if (path.empty()) {
+    return absl::NotFoundError("no snapshot file (empty path)");
+  }
+  const absl::Time start = absl::Now();
+  TRIALMATCH_ASSIGN_OR_RETURN(match::SnapshotKey key,
+                              SnapshotKeyOf(store, *rules));
+  struct stat st;
+  if (::stat(path.c_str(), &st) != 0) {
+    return absl::NotFoundError(absl::StrCat("no snapshot file ", path));
+  }
+  match::SnapshotReadOptions read;
+  read.rules = rules;
+  TRIALMATCH_ASSIGN_OR_RETURN(std::shared_ptr<const match::Snapshot> snapshot,
+                              match::ReadSnapshot(path, key, read));
+  LoadedSnapshot loaded;
+  loaded.snapshot = std::move(snapshot);
+  loaded.built_at =
+      absl::FromUnixNanos(static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 +
+                          st.st_mtim.tv_nsec);
+  loaded.compiler_version = key.compiler_version;
+  loaded.rules_version = key.rules_version;
+  loaded.key = std::move(key);
+  loaded.from_file = true;
+  loaded.report.studies = static_cast<int64_t>(loaded.snapshot->size());
+  loaded.report.file = path;
+  loaded.report.elapsed = absl::Now() - start;
+  return loaded;
+}
+
+absl::Status SaveSnapshotFile(const LoadedSnapshot& loaded,
+                              const std::string& path) {
+  if (!loaded.key.has_value() || loaded.snapshot == nullptr) {
+    return absl::FailedPreconditionError(
+        "the snapshot has no key (store generation unknown): not saved");
+  }
+  const absl::Time start = absl::Now();
+  TRIALMATCH_RETURN_IF_ERROR(
+      match::WriteSnapshot(*loaded.snapshot, *loaded.key, path));
+  struct stat st;
+  const double mb = ::stat(path.c_str(), &st) == 0
+                        ? static_cast<double>(st.st_size) / 1e6
+                        : 0;
+  TM_LOG_INFO(kLog, "snapshot file written: ", path, " (",
+              absl::StrFormat("%.1f MB", mb), ", store generation ",
+              loaded.key->store_generation, ") in ",
+              absl::FormatDuration(
+                  absl::Trunc(absl::Now() - start, absl::Milliseconds(1))));
+  return absl::OkStatus();
 }
 
 std::shared_ptr<const LoadedSnapshot> SnapshotHolder::Install(
@@ -274,12 +382,20 @@ SnapshotManager::RebuildNow() {
 }
 
 absl::StatusOr<std::shared_ptr<const LoadedSnapshot>>
-SnapshotManager::BuildLocked() {
+SnapshotManager::BuildLocked(bool skip_if_current) {
   if (prepare_) prepare_();
   {
     // What was asked until now is served by this build.
     absl::MutexLock lock(&mu_);
     requested_ = false;
+  }
+  if (skip_if_current && options_.is_current) {
+    std::shared_ptr<const LoadedSnapshot> current = holder_->Current();
+    if (current != nullptr && options_.is_current()) {
+      TM_LOG_INFO(kLog, "snapshot generation ", current->generation,
+                  " is up to date with the store; not rebuilt");
+      return current;
+    }
   }
   absl::StatusOr<LoadedSnapshot> loaded = load_(cancelled_);
   if (!loaded.ok()) {
@@ -288,9 +404,17 @@ SnapshotManager::BuildLocked() {
     status_.last_error = loaded.status();
     return loaded.status();
   }
-  const SnapshotLoadReport report = loaded->report;
   std::shared_ptr<const LoadedSnapshot> installed =
-      holder_->Install(*std::move(loaded));
+      InstallLocked(*std::move(loaded));
+  if (options_.persist && !installed->from_file) options_.persist(*installed);
+  return installed;
+}
+
+std::shared_ptr<const LoadedSnapshot> SnapshotManager::InstallLocked(
+    LoadedSnapshot loaded) {
+  const SnapshotLoadReport report = loaded.report;
+  std::shared_ptr<const LoadedSnapshot> installed =
+      holder_->Install(std::move(loaded));
   {
     absl::MutexLock lock(&mu_);
     ++status_.builds;
@@ -303,7 +427,30 @@ SnapshotManager::BuildLocked() {
   return installed;
 }
 
+bool SnapshotManager::InitialLoadLocked() {
+  {
+    // The request made by Start() is served by the file when it loads;
+    // requests made from now on are kept.
+    absl::MutexLock lock(&mu_);
+    requested_ = false;
+  }
+  absl::StatusOr<LoadedSnapshot> loaded = options_.initial_load();
+  if (!loaded.ok()) {
+    TM_LOG_INFO(kLog, "building the snapshot (", loaded.status().message(),
+                ")");
+    absl::MutexLock lock(&mu_);
+    requested_ = true;
+    return false;
+  }
+  InstallLocked(*std::move(loaded));
+  return true;
+}
+
 void SnapshotManager::Loop() {
+  if (options_.initial_load) {
+    absl::MutexLock build(&build_mu_);
+    InitialLoadLocked();
+  }
   std::optional<absl::Time> retry_at;
   while (true) {
     {
@@ -319,7 +466,8 @@ void SnapshotManager::Loop() {
       }
     }
     absl::MutexLock build(&build_mu_);
-    absl::StatusOr<std::shared_ptr<const LoadedSnapshot>> built = BuildLocked();
+    absl::StatusOr<std::shared_ptr<const LoadedSnapshot>> built =
+        BuildLocked(/*skip_if_current=*/true);
     if (built.ok()) {
       retry_at.reset();
     } else if (built.status().code() == absl::StatusCode::kCancelled &&

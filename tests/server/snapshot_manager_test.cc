@@ -2,22 +2,28 @@
 // entries reused, stale ones compiled, an empty store), SnapshotHolder swaps
 // under concurrent readers, and the SnapshotManager's thread (first build,
 // rebuild on request, coalescing, failures keep the current snapshot, Stop
-// cancels a build).
+// cancels a build), snapshot files (saved, read while fresh, refused once
+// the store moved on or damaged) and the manager's initial load / persist /
+// is_current hooks.
 #include "server/snapshot_manager.h"
 
 #include <atomic>
+#include <filesystem>
 #include <memory>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "criteria/compiler.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "match/matcher.h"
 #include "match/snapshot.h"
+#include "match/snapshot_io.h"
 #include "server/match_fixture.h"
 #include "sync/criteria_refresh.h"
 #include "testing/status_matchers.h"
@@ -28,6 +34,7 @@ namespace trialmatch::server {
 namespace {
 
 using ::testing::HasSubstr;
+using ::trialmatch::testing::StatusIs;
 using ::trialmatch::testing::TempDir;
 using namespace ::trialmatch::server::testing;  // NOLINT: fixture names
 
@@ -328,6 +335,176 @@ TEST(SnapshotManagerTest, StopCancelsABuildInProgress) {
   manager.Stop();  // returns: the load saw `cancelled`
   EXPECT_EQ(holder.Current(), nullptr);
   manager.Stop();  // idempotent
+}
+
+// --- Snapshot files ----------------------------------------------------------
+
+// Ranked NCT ids and scores of one patient, for comparing snapshots.
+std::string Ranking(const match::Snapshot& snap) {
+  patient::Profile p;
+  p.age_years = 50;
+  p.sex = patient::Sex::kFemale;
+  match::MatchOptions o;
+  o.verdicts.clear();
+  o.statuses.clear();
+  o.require_condition_match = false;
+  o.include_explanations = true;
+  absl::StatusOr<match::MatchResponse> r = match::Matcher().Match(snap, p, o);
+  EXPECT_TRUE(r.ok()) << r.status();
+  std::string out;
+  if (!r.ok()) return out;
+  for (const match::MatchResult& m : r->results) {
+    absl::StrAppend(&out, m.nct_id, " ", absl::StrFormat("%.17g", m.score), " ",
+                    m.explanations.size(), "\n");
+  }
+  return out;
+}
+
+TEST_F(LoadSnapshotTest, SavedFileIsReadWhileFreshAndRefusedOnceStale) {
+  const std::string store_path = dir_.File("s.db").string();
+  std::unique_ptr<store::StudyStore> store =
+      SeededStore(store_path, RecruitingIds());
+  ASSERT_NE(store, nullptr);
+  const std::string path = DefaultSnapshotPath(store_path);
+  EXPECT_EQ(path, store_path + ".snapshot");
+  EXPECT_EQ(DefaultSnapshotPath(":memory:"), "");
+  EXPECT_EQ(SnapshotFilePath("", store_path), path);
+  EXPECT_EQ(SnapshotFilePath("none", store_path), "");
+  EXPECT_EQ(SnapshotFilePath("/x/y", store_path), "/x/y");
+
+  ASSERT_OK_AND_ASSIGN(LoadedSnapshot built,
+                       LoadSnapshot(*store, ProjectRules(), {.threads = 2}));
+  ASSERT_TRUE(built.key.has_value());
+  ASSERT_OK_AND_ASSIGN(match::SnapshotKey key,
+                       SnapshotKeyOf(*store, *ProjectRules()));
+  EXPECT_EQ(*built.key, key);
+  EXPECT_EQ(key.rules_version, ProjectRules()->version());
+  EXPECT_TRUE(IsCurrent(&built, *store, *ProjectRules()));
+  EXPECT_FALSE(IsCurrent(nullptr, *store, *ProjectRules()));
+
+  EXPECT_THAT(LoadSnapshotFile(*store, ProjectRules(), path),
+              StatusIs(absl::StatusCode::kNotFound));
+  ASSERT_OK(SaveSnapshotFile(built, path));
+  ASSERT_OK_AND_ASSIGN(LoadedSnapshot read,
+                       LoadSnapshotFile(*store, ProjectRules(), path));
+  EXPECT_TRUE(read.from_file);
+  EXPECT_FALSE(built.from_file);
+  EXPECT_EQ(read.key, built.key);
+  EXPECT_EQ(read.snapshot->size(), built.snapshot->size());
+  EXPECT_EQ(read.snapshot->options().rules, ProjectRules());
+  EXPECT_EQ(read.report.studies, built.report.studies);
+  EXPECT_THAT(read.report.Summary(),
+              HasSubstr("snapshot of 6 studies read from " + path));
+  EXPECT_EQ(Ranking(*read.snapshot), Ranking(*built.snapshot));
+  EXPECT_FALSE(Ranking(*read.snapshot).empty());
+  EXPECT_TRUE(IsCurrent(&read, *store, *ProjectRules()));
+
+  // The refresher stores compiled entries: the store moved on.
+  const criteria::Compiler compiler(ProjectRules());
+  ASSERT_OK(sync::RefreshCompiledCriteria(*store, compiler).status());
+  EXPECT_FALSE(IsCurrent(&read, *store, *ProjectRules()));
+  EXPECT_THAT(
+      LoadSnapshotFile(*store, ProjectRules(), path),
+      StatusIs(absl::StatusCode::kFailedPrecondition, HasSubstr("stale")));
+  // Rebuilt and saved: fresh again; a lifecycle change makes it stale.
+  ASSERT_OK_AND_ASSIGN(LoadedSnapshot rebuilt,
+                       LoadSnapshot(*store, ProjectRules(), {.threads = 1}));
+  ASSERT_OK(SaveSnapshotFile(rebuilt, path));
+  ASSERT_OK(LoadSnapshotFile(*store, ProjectRules(), path).status());
+  ASSERT_OK(store->ApplyScope({"COMPLETED"}).status());  // all leave
+  EXPECT_THAT(LoadSnapshotFile(*store, ProjectRules(), path),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+
+  LoadedSnapshot keyless = built;
+  keyless.key.reset();
+  EXPECT_THAT(SaveSnapshotFile(keyless, path),
+              StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(LoadSnapshotTest, DamagedFileIsDataLoss) {
+  const std::string store_path = dir_.File("s.db").string();
+  std::unique_ptr<store::StudyStore> store =
+      SeededStore(store_path, RecruitingIds());
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK_AND_ASSIGN(LoadedSnapshot built,
+                       LoadSnapshot(*store, ProjectRules(), {.threads = 1}));
+  const std::string path = DefaultSnapshotPath(store_path);
+  ASSERT_OK(SaveSnapshotFile(built, path));
+  std::filesystem::resize_file(path, std::filesystem::file_size(path) - 100);
+  EXPECT_THAT(LoadSnapshotFile(*store, ProjectRules(), path),
+              StatusIs(absl::StatusCode::kDataLoss));
+}
+
+// A loaded snapshot of `n` studies with a key, as LoadSnapshotFile gives.
+LoadedSnapshot FromFile(int n) {
+  LoadedSnapshot l = SnapshotOfSize(n);
+  l.from_file = true;
+  l.key = match::SnapshotKey{};
+  return l;
+}
+
+TEST(SnapshotManagerTest, InitialLoadServesFirstThenBuildsOnlyWhenStale) {
+  SnapshotHolder holder;
+  ScriptedLoad load;
+  Installed installed;
+  std::atomic<int> persisted{0};
+  std::atomic<bool> current{true};
+  std::atomic<int> prepares{0};
+  SnapshotManagerOptions options;
+  options.initial_load = [] { return FromFile(7); };
+  options.persist = [&](const LoadedSnapshot& l) {
+    EXPECT_FALSE(l.from_file);
+    ++persisted;
+  };
+  std::atomic<int> checks{0};
+  options.is_current = [&] {
+    const bool answer = current.load();
+    ++checks;  // after reading: the answer is given
+    return answer;
+  };
+  SnapshotManager manager(
+      &holder, load.Fn(), options, [&] { ++prepares; }, installed.Fn());
+  manager.Start();
+  installed.AwaitCount(1);
+  EXPECT_EQ(holder.Current()->snapshot->size(), 7u);  // from the file
+  EXPECT_TRUE(holder.Current()->from_file);
+  // A rebuild request while the snapshot is current: prepare runs (the
+  // refresher pass), no load, nothing installed or saved.
+  manager.RequestRebuild();
+  while (checks.load() < 1) std::this_thread::yield();
+  EXPECT_EQ(prepares.load(), 1);
+  current = false;
+  ASSERT_OK_AND_ASSIGN(std::shared_ptr<const LoadedSnapshot> now,
+                       manager.RebuildNow());
+  EXPECT_EQ(load.calls(), 1);  // RebuildNow's only
+  EXPECT_EQ(now->generation, 2);
+  EXPECT_EQ(persisted.load(), 1);
+  // Stale now: the thread builds and saves.
+  manager.RequestRebuild();
+  installed.AwaitCount(3);
+  EXPECT_EQ(load.calls(), 2);
+  EXPECT_EQ(persisted.load(), 2);
+  manager.Stop();
+}
+
+TEST(SnapshotManagerTest, FailedInitialLoadFallsBackToABuild) {
+  SnapshotHolder holder;
+  ScriptedLoad load;
+  Installed installed;
+  std::atomic<int> persisted{0};
+  SnapshotManagerOptions options;
+  options.initial_load = []() -> absl::StatusOr<LoadedSnapshot> {
+    return absl::DataLossError("snapshot file corrupt (CRC mismatch)");
+  };
+  options.persist = [&](const LoadedSnapshot&) { ++persisted; };
+  SnapshotManager manager(&holder, load.Fn(), options, nullptr, installed.Fn());
+  manager.Start();
+  installed.AwaitCount(1);
+  EXPECT_EQ(load.calls(), 1);
+  EXPECT_FALSE(holder.Current()->from_file);
+  EXPECT_EQ(holder.Current()->generation, 1);
+  manager.Stop();
+  EXPECT_EQ(persisted.load(), 1);
 }
 
 }  // namespace
