@@ -1362,77 +1362,81 @@ std::string FormatNumber(double v) { return absl::StrFormat("%g", v); }
 
 int StudyAssembler::AddPredicate(int criterion, const Candidate* c,
                                  const Leaf& leaf, int32_t offset) {
-  Predicate p;
-  p.polarity = leaf.polarity;
-  p.informational = leaf.informational;
-  p.criterion = criterion;
-  p.note = leaf.note;
-  p.evidence.source = EvidenceSource::kCriteriaText;
-  p.evidence.field = std::string(kCriteriaField);
-  p.evidence.span = nt_->ToOriginal(offset + leaf.begin, offset + leaf.end);
-  p.evidence.text = std::string(
-      original_.substr(p.evidence.span.begin, p.evidence.span.end - p.evidence.span.begin));
+  // Built in place (a predicate is large to move).
+  out_->predicates.emplace_back();
+  Predicate* p = &out_->predicates.back();
+  p->polarity = leaf.polarity;
+  p->informational = leaf.informational;
+  p->criterion = criterion;
+  p->note = leaf.note;
+  p->evidence.source = EvidenceSource::kCriteriaText;
+  p->evidence.field = std::string(kCriteriaField);
+  p->evidence.span = nt_->ToOriginal(offset + leaf.begin, offset + leaf.end);
+  p->evidence.text = std::string(
+      original_.substr(p->evidence.span.begin, p->evidence.span.end - p->evidence.span.begin));
   if (c == nullptr) {
-    p.kind = Kind::kOther;
-    p.rule_id = leaf.rule_id;
-    p.polarity = out_->criteria[criterion].polarity;
+    p->kind = Kind::kOther;
+    p->rule_id = leaf.rule_id;
+    p->polarity = out_->criteria[criterion].polarity;
   } else {
-    p.kind = c->kind;
-    p.rule_id = c->rule_id;
-    if (p.note.empty()) p.note = c->note;
-    p.quantity = c->quantity;
-    p.low = c->low;
-    p.low_inclusive = c->low_inclusive;
-    p.high = c->high;
-    p.high_inclusive = c->high_inclusive;
-    p.unit = c->unit;
-    p.relative_to_uln = c->relative_to_uln;
-    p.original_value = c->original_value;
-    p.sex = c->sex;
-    if (c->kind == Kind::kCondition) p.concepts.push_back(c->concept_value);
+    p->kind = c->kind;
+    p->rule_id = c->rule_id;
+    if (p->note.empty()) p->note = c->note;
+    p->quantity = c->quantity;
+    p->low = c->low;
+    p->low_inclusive = c->low_inclusive;
+    p->high = c->high;
+    p->high_inclusive = c->high_inclusive;
+    p->unit = c->unit;
+    p->relative_to_uln = c->relative_to_uln;
+    p->original_value = c->original_value;
+    p->sex = c->sex;
+    if (c->kind == Kind::kCondition) p->concepts.push_back(c->concept_value);
     // Text ages next to the authoritative structured fields: the sides the
     // structured fields state are informational. An inclusion range with
     // only one side structured is split in two predicates.
-    if (c->kind == Kind::kAge && !p.informational) {
+    if (c->kind == Kind::kAge && !p->informational) {
       constexpr std::string_view kNote =
           "text age bound; the structured age fields are authoritative";
-      const bool incl = p.polarity == Polarity::kInclusion;
+      const bool incl = p->polarity == Polarity::kInclusion;
       // Eligible side of the bound: an exclusion "age < 18" is the lower
       // limit 18.
-      const bool states_min = incl ? p.low.has_value() : p.high.has_value();
-      const bool states_max = incl ? p.high.has_value() : p.low.has_value();
+      const bool states_min = incl ? p->low.has_value() : p->high.has_value();
+      const bool states_max = incl ? p->high.has_value() : p->low.has_value();
       const bool min_known = ages_.min_years.has_value();
       const bool max_known = ages_.max_years.has_value();
       if ((!states_min || min_known) && (!states_max || max_known) &&
           (states_min || states_max)) {
-        p.informational = true;
-        p.note = std::string(kNote);
+        p->informational = true;
+        p->note = std::string(kNote);
       } else if (incl && states_min && states_max && min_known != max_known) {
-        Predicate known = p;
+        // The known side goes first, then this predicate.
+        Predicate copy = *p;
+        out_->predicates.push_back(std::move(copy));
+        Predicate& known = out_->predicates[out_->predicates.size() - 2];
+        p = &out_->predicates.back();
         known.informational = true;
         known.note = std::string(kNote);
         if (min_known) {
           known.high.reset();
-          p.low.reset();
+          p->low.reset();
         } else {
           known.low.reset();
-          p.high.reset();
+          p->high.reset();
         }
-        out_->predicates.push_back(std::move(known));
         out_->criteria[criterion].predicates.push_back(
-            static_cast<int>(out_->predicates.size()) - 1);
+            static_cast<int>(out_->predicates.size()) - 2);
       }
     }
     if (c->kind == Kind::kSex && (sex_present_ || c->cue_only)) {
-      p.informational = true;
+      p->informational = true;
       if (!leaf.scoped) {
-        p.note = c->cue_only
+        p->note = c->cue_only
                      ? "a cue in the text, not a restriction"
                      : "text sex cue; the structured sex field is authoritative";
       }
     }
   }
-  out_->predicates.push_back(std::move(p));
   const int idx = static_cast<int>(out_->predicates.size()) - 1;
   out_->criteria[criterion].predicates.push_back(idx);
   scoped_.resize(out_->predicates.size(), 0);

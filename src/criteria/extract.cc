@@ -486,6 +486,13 @@ void ResolveOverlaps(std::vector<Candidate>* cands) {
       }
     }
   }
+  // Nothing dropped and already in order (the usual case): keep `v` as is
+  // (candidates are large to move).
+  bool identity = true;
+  for (size_t k = 0; k < order.size() && identity; ++k) {
+    identity = order[k] == static_cast<int>(k) && !drop[k];
+  }
+  if (identity) return;
   std::vector<Candidate> kept;
   kept.reserve(v.size());
   for (int i : order) {
@@ -944,12 +951,17 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
   for (const auto& [i, b] : extended) cands[i].begin = std::min(cands[i].begin, b);
   for (Candidate& c : coordinated) cands.push_back(std::move(c));
 
-  std::stable_sort(cands.begin(), cands.end(),
-                   [](const Candidate& a, const Candidate& b) {
-                     return a.begin < b.begin;
-                   });
+  auto by_begin = [](const Candidate& a, const Candidate& b) { return a.begin < b.begin; };
+  // A stable sort leaves sorted input as it is: skip the moves then.
+  if (!std::is_sorted(cands.begin(), cands.end(), by_begin)) {
+    std::stable_sort(cands.begin(), cands.end(), by_begin);
+  }
   if (counters != nullptr) counters->candidates += static_cast<int64_t>(cands.size());
-  for (Candidate& c : cands) out->push_back(std::move(c));
+  if (out->empty()) {
+    out->swap(cands);
+  } else {
+    for (Candidate& c : cands) out->push_back(std::move(c));
+  }
 }
 
 }  // namespace trialmatch::criteria::internal
