@@ -23,6 +23,10 @@ bool IsAlpha(char c) {
 
 // Length of a roman numeral (i..xv) at the start of s, or 0.
 int32_t RomanLength(std::string_view s) {
+  // Every numeral starts with i, v or x (most lines start otherwise).
+  if (s.empty()) return 0;
+  const char first = absl::ascii_tolower(static_cast<unsigned char>(s[0]));
+  if (first != 'i' && first != 'v' && first != 'x') return 0;
   static constexpr std::string_view kRomans[] = {
       "viii", "xiii", "iii", "vii", "xii", "xiv", "xv", "ii", "iv", "vi",
       "ix",   "xi",   "i",   "v",   "x"};
