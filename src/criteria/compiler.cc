@@ -318,11 +318,15 @@ void CriterionAnalyzer::SplitStatements() {
   depth_.assign(t_.size() + 1, 0);
   for (int32_t i = 0; i < n; ++i) {
     // Other bytes only record the depth: a run of them at once.
-    int32_t j = i;
-    while (j < n && !kStatementBytes[static_cast<unsigned char>(t_[j])]) ++j;
-    if (j > i) {
-      std::memset(depth_.data() + i, std::min(depth, 255), static_cast<size_t>(j - i));
-      i = j;
+    int32_t run_end = i;
+    while (run_end < n &&
+           !kStatementBytes[static_cast<unsigned char>(t_[run_end])]) {
+      ++run_end;
+    }
+    if (run_end > i) {
+      std::memset(depth_.data() + i, std::min(depth, 255),
+                  static_cast<size_t>(run_end - i));
+      i = run_end;
       if (i >= n) break;
     }
     const char c = t_[i];
