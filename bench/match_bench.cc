@@ -52,9 +52,9 @@
 #include "absl/flags/usage.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
-#include "benchmark/benchmark.h"
 #include "bench/corpus_flags.h"
 #include "bench/corpus_gen.h"
+#include "benchmark/benchmark.h"
 #include "criteria/compiler.h"
 #include "criteria/rule_set.h"
 #include "match/matcher.h"
@@ -71,10 +71,12 @@
   } while (0)
 #endif
 
-ABSL_FLAG(std::string, rules, TRIALMATCH_SOURCE_DIR "/rules", "rules directory");
+ABSL_FLAG(std::string, rules, TRIALMATCH_SOURCE_DIR "/rules",
+          "rules directory");
 ABSL_FLAG(std::string, sizes, "1000,10000,100000",
           "registry sizes (studies), comma-separated");
-ABSL_FLAG(std::string, top_k, "50", "MatchOptions::top_k values, comma-separated");
+ABSL_FLAG(std::string, top_k, "50",
+          "MatchOptions::top_k values, comma-separated");
 ABSL_FLAG(int64_t, patients, 2000, "patients in the mix");
 ABSL_FLAG(int64_t, brute_patients, 200,
           "patients matched brute force (evaluate_all) too");
@@ -82,6 +84,9 @@ ABSL_FLAG(int, build_threads, 2, "threads generating and compiling studies");
 ABSL_FLAG(int, threads, 2, "batch threads");
 ABSL_FLAG(double, batch_seconds, 5, "minimum duration of each batch run");
 ABSL_FLAG(bool, explanations, true, "MatchOptions::include_explanations");
+ABSL_FLAG(int, tail, 0,
+          "print the N slowest Match calls (CPU time) of each latency run "
+          "with their MatchStats, to see what makes the tail");
 ABSL_FLAG(bool, callgrind, false,
           "only the patient mix on the largest size, once, with callgrind "
           "collection around it");
@@ -245,8 +250,11 @@ void Ready(int64_t size) {
   if (world->snap != nullptr && world->size == size) return;
   BuildTimes t;
   Rebuild(size, &t);
-  std::fprintf(stderr, "match_bench: built %" PRId64 " studies (add %.2f s, "
-               "build %.2f s)\n", size, t.add_s, t.build_s);
+  std::fprintf(stderr,
+               "match_bench: built %" PRId64
+               " studies (add %.2f s, "
+               "build %.2f s)\n",
+               size, t.add_s, t.build_s);
 }
 
 void BM_Build(benchmark::State& state) {
@@ -282,8 +290,16 @@ void RunLatency(benchmark::State& state, const match::MatchOptions& options,
   std::vector<double> cpu;
   std::map<std::string, std::vector<double>> by_kind;
   double candidates = 0, searches = 0, evaluated = 0, results = 0;
+  struct Slow {
+    double cpu_ms;
+    size_t patient;
+    match::MatchStats stats;
+    size_t results;
+  };
+  std::vector<Slow> slow;
   size_t i = 0;
   for (auto _ : state) {
+    const size_t patient = i % limit;
     const PatientCase& c = world->cases[i++ % limit];
     const double cpu0 = ThreadCpuMs();
     const auto a = Clock::now();
@@ -297,11 +313,40 @@ void RunLatency(benchmark::State& state, const match::MatchOptions& options,
     }
     all.push_back(ms);
     by_kind[c.kind].push_back(ms);
+    if (absl::GetFlag(FLAGS_tail) > 0) {
+      slow.push_back({cpu.back(), patient, r->stats, r->results.size()});
+    }
     candidates += static_cast<double>(r->stats.candidates);
     searches += static_cast<double>(r->stats.site_searches);
     evaluated += static_cast<double>(r->stats.evaluated);
     results += static_cast<double>(r->results.size());
     benchmark::DoNotOptimize(r);
+  }
+  if (!slow.empty()) {
+    const size_t n = std::min<size_t>(
+        slow.size(), static_cast<size_t>(absl::GetFlag(FLAGS_tail)));
+    std::partial_sort(
+        slow.begin(), slow.begin() + static_cast<std::ptrdiff_t>(n), slow.end(),
+        [](const Slow& a, const Slow& b) { return a.cpu_ms > b.cpu_ms; });
+    const std::string label = absl::StrCat(
+        "top_k ", options.top_k, options.evaluate_all ? " brute" : "");
+    for (size_t j = 0; j < n; ++j) {
+      const Slow& s = slow[j];
+      const patient::Profile& p = world->cases[s.patient].profile;
+      std::fprintf(stderr,
+                   "[tail] %s cpu %.2f ms patient %zu kind %s conditions %zu "
+                   "located %d limit %d index %d candidates %zu "
+                   "outside %zu pruned %zu searches %zu evaluated %zu "
+                   "eligible %zu possible %zu ineligible %zu results %zu\n",
+                   label.c_str(), s.cpu_ms, s.patient,
+                   world->cases[s.patient].kind.c_str(), p.conditions.size(),
+                   p.location.has_value() ? 1 : 0,
+                   p.location && p.location->max_distance_km ? 1 : 0,
+                   s.stats.used_index ? 1 : 0, s.stats.candidates,
+                   s.stats.outside_distance, s.stats.pruned,
+                   s.stats.site_searches, s.stats.evaluated, s.stats.eligible,
+                   s.stats.possible, s.stats.ineligible, s.results);
+    }
   }
   const double m = static_cast<double>(all.size());
   state.counters["p50_ms"] = Quantile(all, 0.5);
@@ -333,9 +378,9 @@ void BM_Match(benchmark::State& state) {
 
 size_t BrutePatients() {
   return std::max<size_t>(
-      1, std::min<size_t>(world->cases.size(),
-                          static_cast<size_t>(
-                              absl::GetFlag(FLAGS_brute_patients))));
+      1, std::min<size_t>(
+             world->cases.size(),
+             static_cast<size_t>(absl::GetFlag(FLAGS_brute_patients))));
 }
 
 void BM_Brute(benchmark::State& state) {
@@ -352,8 +397,10 @@ void BM_Brute(benchmark::State& state) {
     if (!r.ok() || !x.ok() || !SameResults(*r, *x)) ++mismatches;
   }
   if (mismatches > 0) {
-    std::fprintf(stderr, "match_bench: brute force differs for %zu of %zu "
-                 "patients\n", mismatches, nb);
+    std::fprintf(stderr,
+                 "match_bench: brute force differs for %zu of %zu "
+                 "patients\n",
+                 mismatches, nb);
     brute_mismatch = true;
     state.SkipWithError("brute-force results differ from the index's");
     return;
@@ -399,8 +446,9 @@ int Run() {
   const std::vector<int64_t> sizes = ParseList(absl::GetFlag(FLAGS_sizes));
   const std::vector<int64_t> top_ks = ParseList(absl::GetFlag(FLAGS_top_k));
   if (sizes.empty() || top_ks.empty() || sizes.back() > 10'000'000) {
-    std::fprintf(stderr, "match_bench: --sizes and --top_k must be lists of "
-                         "positive numbers (sizes up to 10,000,000)\n");
+    std::fprintf(stderr,
+                 "match_bench: --sizes and --top_k must be lists of "
+                 "positive numbers (sizes up to 10,000,000)\n");
     return 2;
   }
   const CorpusOptions copt = CorpusOptionsFromFlags();
@@ -439,17 +487,20 @@ int Run() {
     return 2;
   }
   std::setvbuf(stdout, nullptr, _IOLBF, 0);
-  std::printf("match_bench: seed %" PRIu64 ", %zu records, rules %s; %zu "
+  std::printf("match_bench: seed %" PRIu64
+              ", %zu records, rules %s; %zu "
               "patients:",
               copt.seed, w.gen->seed_records(), w.rules->version().c_str(),
               w.cases.size());
   for (const auto& [k, c] : kinds) std::printf(" %s %d;", k.c_str(), c);
-  std::printf(" explanations %s\n", w.options.include_explanations ? "on" : "off");
+  std::printf(" explanations %s\n",
+              w.options.include_explanations ? "on" : "off");
   std::fflush(stdout);
 
   if (absl::GetFlag(FLAGS_callgrind)) {
     BuildTimes t;
-    w.snap = BuildSnapshot(sizes.back(), absl::GetFlag(FLAGS_build_threads), &t);
+    w.snap =
+        BuildSnapshot(sizes.back(), absl::GetFlag(FLAGS_build_threads), &t);
     match::MatchOptions options = w.options;
     options.top_k = static_cast<int>(top_ks.front());
     size_t results = 0;
@@ -464,30 +515,47 @@ int Run() {
     return 0;
   }
 
-  const auto iterations = static_cast<benchmark::IterationCount>(w.cases.size());
+  const auto iterations =
+      static_cast<benchmark::IterationCount>(w.cases.size());
   const auto brute_iterations =
       static_cast<benchmark::IterationCount>(BrutePatients());
   const int threads = absl::GetFlag(FLAGS_threads);
   const double batch_seconds = absl::GetFlag(FLAGS_batch_seconds);
   for (int64_t n : sizes) {
     benchmark::RegisterBenchmark("Build", BM_Build)
-        ->ArgName("studies")->Arg(n)->Iterations(1)->UseManualTime()
+        ->ArgName("studies")
+        ->Arg(n)
+        ->Iterations(1)
+        ->UseManualTime()
         ->Unit(benchmark::kSecond);
     for (int64_t k : top_ks) {
       benchmark::RegisterBenchmark("Match", BM_Match)
-          ->ArgNames({"studies", "top_k"})->Args({n, k})
-          ->Iterations(iterations)->UseRealTime()
+          ->ArgNames({"studies", "top_k"})
+          ->Args({n, k})
+          ->Iterations(iterations)
+          ->UseRealTime()
           ->Unit(benchmark::kMillisecond);
     }
     benchmark::RegisterBenchmark("Brute", BM_Brute)
-        ->ArgName("studies")->Arg(n)->Iterations(brute_iterations)
-        ->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->ArgName("studies")
+        ->Arg(n)
+        ->Iterations(brute_iterations)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("Batch", BM_Batch)
-        ->ArgName("studies")->Arg(n)->Threads(threads)->MinTime(batch_seconds)
-        ->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->ArgName("studies")
+        ->Arg(n)
+        ->Threads(threads)
+        ->MinTime(batch_seconds)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
     benchmark::RegisterBenchmark("BatchBrute", BM_BatchBrute)
-        ->ArgName("studies")->Arg(n)->Threads(threads)->MinTime(batch_seconds)
-        ->UseRealTime()->Unit(benchmark::kMillisecond);
+        ->ArgName("studies")
+        ->Arg(n)
+        ->Threads(threads)
+        ->MinTime(batch_seconds)
+        ->UseRealTime()
+        ->Unit(benchmark::kMillisecond);
   }
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

@@ -4,10 +4,18 @@
 // Everything here goes to the CLIENT, which owns the patient data: reasons
 // may quote patient values ("patient is 54"). None of it may be logged.
 //
-// Plain value types: copyable, thread-compatible.
+// Plain value types: copyable, thread-compatible. Study-side strings (NCT id,
+// title, rule ids, evidence, notes, study conditions, sites, conflicts) are
+// std::string_views into the Snapshot the result came from, not copies (a
+// returned trial with its explanations used to cost ~150 allocations):
+// MatchResult::snapshot keeps that snapshot alive, so they stay valid as
+// long as the result (or a copy of it) does; an Explanation, ConditionMatch
+// or Site copied out of its result must not outlive it. Patient-side
+// strings (reason, patient_condition) are owned.
 #ifndef TRIALMATCH_MATCH_MATCH_TYPES_H_
 #define TRIALMATCH_MATCH_MATCH_TYPES_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -16,6 +24,8 @@
 #include "criteria/compiled_study.h"
 
 namespace trialmatch::match {
+
+class Snapshot;
 
 // Whether a predicate's TEST holds for the patient ("age >= 18": MET for a
 // 54-year-old). Polarity is applied separately (Outcome): an exclusion test
@@ -56,6 +66,15 @@ std::string_view VerdictName(
 std::string_view MatchStrengthName(
     MatchStrength m);  // "NONE" | "ANCESTOR" | "BROADER" | "EXACT"
 
+// Where a predicate came from (criteria::Evidence, as views into the
+// snapshot).
+struct EvidenceRef {
+  criteria::EvidenceSource source = criteria::EvidenceSource::kCriteriaText;
+  std::string_view field;  // API field path
+  criteria::Span span;     // meaningful for kCriteriaText
+  std::string_view text;   // field value or text slice
+};
+
 // One predicate's evaluation, explained.
 struct Explanation {
   int predicate = -1;  // index into CompiledStudy::predicates; -1 = synthetic
@@ -70,32 +89,32 @@ struct Explanation {
   int any_of_group = -1;
   // Short human reason: "requires age ≥ 18 years; patient is 54".
   std::string reason;
-  std::string rule_id;
-  criteria::Evidence evidence;
-  std::string note;  // the compiler's note, if any
+  std::string_view rule_id;
+  EvidenceRef evidence;
+  std::string_view note;  // the compiler's note, if any
 };
 
 // A patient condition matched to a study condition (the study's own
 // conditions list, or a condition the inclusion criteria require).
 struct ConditionMatch {
-  std::string study_condition;       // as the study writes it
+  std::string_view study_condition;  // as the study writes it
   std::string patient_condition;     // the patient's text, else its MeSH term
   int patient_condition_index = -1;  // into Profile::conditions
   MatchStrength strength = MatchStrength::kNone;
   // The MeSH descriptor that linked them (normalised form), "" for a match
   // by name.
-  std::string mesh_id;
+  std::string_view mesh_id;
   bool from_criteria =
       false;  // an inclusion criterion, not the conditions list
 };
 
 // A site as the registry lists it (snapshot.h keeps the located ones).
 struct Site {
-  std::string facility;
-  std::string city;
-  std::string state;
-  std::string country;
-  std::string status;  // the site's own status; "" = not given
+  std::string_view facility;
+  std::string_view city;
+  std::string_view state;
+  std::string_view country;
+  std::string_view status;  // the site's own status; "" = not given
   double latitude = 0;
   double longitude = 0;
   // Counts for "nearest site": the site's status (or, when it has none, the
@@ -119,9 +138,12 @@ struct OutcomeCounts {
 };
 
 struct MatchResult {
-  std::string nct_id;
-  std::string title;
-  std::string overall_status;
+  // The snapshot the string views below point into, kept alive by every
+  // result (a result copied out of its response stays valid).
+  std::shared_ptr<const Snapshot> snapshot;
+  std::string_view nct_id;
+  std::string_view title;
+  std::string_view overall_status;
   Verdict verdict = Verdict::kPossible;
   double score = 0;  // in [0, 1]; see docs/match.md
   OutcomeCounts counts;
@@ -134,7 +156,7 @@ struct MatchResult {
   // Outcome of each CompiledStudy::criteria entry (include_explanations only).
   std::vector<Outcome> criterion_outcomes;
   // Text statements that disagree with structured fields (never applied).
-  std::vector<std::string> conflicts;
+  std::vector<std::string_view> conflicts;
 };
 
 // What one Match call did. Unless MatchOptions::evaluate_all, studies that
@@ -145,9 +167,13 @@ struct MatchStats {
   size_t candidates = 0;        // considered (index hits, or every study)
   size_t outside_distance = 0;  // related, but dropped by the distance limit
   size_t pruned = 0;            // skipped: could not rank into the top_k
-  size_t site_searches = 0;     // nearest-site searches (patient located)
-  size_t evaluated = 0;         // fully evaluated
-  size_t eligible = 0;          // verdict tallies over the evaluated studies
+  // Skipped: the patient's age or sex certainly fails the study's structured
+  // age/sex eligibility (INELIGIBLE), when INELIGIBLE is not wanted (never
+  // with evaluate_all).
+  size_t gated = 0;
+  size_t site_searches = 0;  // nearest-site searches (patient located)
+  size_t evaluated = 0;      // fully evaluated
+  size_t eligible = 0;       // verdict tallies over the evaluated studies
   size_t possible = 0;
   size_t ineligible = 0;  // (including early-stopped ones)
   size_t matched = 0;     // evaluated and of a wanted verdict

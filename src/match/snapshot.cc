@@ -17,6 +17,7 @@ using internal::CompactPredicate;
 using internal::CompactStudy;
 using internal::Concept;
 using internal::kNoId;
+using internal::kNoMaxAge;
 using internal::kUnknownQuantity;
 using internal::Node;
 using internal::OpenSite;
@@ -211,6 +212,43 @@ const std::vector<uint32_t>* FindList(const Map& map, uint32_t key) {
   return it == map.end() ? nullptr : &it->second;
 }
 
+// StudyKey's gate from the study's root predicates (snapshot.h, StudyKey).
+void SetGate(const std::vector<CompactPredicate>& preds,
+             const std::vector<Node>& nodes,
+             const std::vector<uint32_t>& node_preds, const CompactStudy& c,
+             std::optional<uint8_t> age_quantity, internal::StudyKey* k) {
+  const Node& root = nodes[c.root];
+  double min_age = 0;
+  double max_age = kNoMaxAge;
+  for (uint32_t i = 0; i < root.preds_count; ++i) {
+    const CompactPredicate& p = preds[node_preds[root.preds_begin + i]];
+    if (p.informational || p.polarity() != criteria::Polarity::kInclusion) {
+      continue;
+    }
+    if (p.kind() == criteria::Kind::kSex) {
+      if (p.sex() == model::Sex::kFemale) k->requires_female = true;
+      if (p.sex() == model::Sex::kMale) k->requires_male = true;
+      continue;
+    }
+    // Exactly the age predicates the evaluator compares as ages
+    // (evaluate.cc, EvalNumeric -> EvalAge); bounds are in years.
+    if (p.kind() != criteria::Kind::kAge || !age_quantity ||
+        p.quantity != *age_quantity || !p.unit_ok || p.relative_to_uln) {
+      continue;
+    }
+    if (p.has_low && std::isfinite(p.low)) {
+      min_age = std::max(min_age, std::floor(p.low - 0.1));
+    }
+    if (p.has_high && std::isfinite(p.high)) {
+      max_age = std::min(max_age, std::ceil(p.high + 1.1));
+    }
+  }
+  k->min_age = static_cast<uint8_t>(std::clamp(min_age, 0.0, 254.0));
+  k->max_age = max_age >= kNoMaxAge - 1
+                   ? kNoMaxAge
+                   : static_cast<uint8_t>(std::max(max_age, 0.0));
+}
+
 }  // namespace
 
 std::optional<size_t> Snapshot::Find(std::string_view nct_id) const {
@@ -259,11 +297,11 @@ const std::vector<uint32_t>* Snapshot::StudiesWithTerm(uint32_t key) const {
 Site Snapshot::SiteOf(size_t study, size_t site) const {
   const SiteRecord& r = info_[study].sites[site];
   Site out;
-  out.facility = std::string(String(r.facility));
-  out.city = std::string(String(r.city));
-  out.state = std::string(String(r.state));
-  out.country = std::string(String(r.country));
-  out.status = std::string(String(r.status));
+  out.facility = String(r.facility);
+  out.city = String(r.city);
+  out.state = String(r.state);
+  out.country = String(r.country);
+  out.status = String(r.status);
   out.latitude = r.latitude;
   out.longitude = r.longitude;
   out.open = r.open;
@@ -276,13 +314,13 @@ std::string_view Snapshot::EvidenceText(size_t study, size_t predicate) const {
   return std::string_view(info.text).substr(p.text_begin, p.text_size);
 }
 
-criteria::Evidence Snapshot::EvidenceOf(size_t study, size_t predicate) const {
+EvidenceRef Snapshot::EvidenceOf(size_t study, size_t predicate) const {
   const PredicateInfo& p = info_[study].predicates[predicate];
-  criteria::Evidence e;
+  EvidenceRef e;
   e.source = p.source;
-  e.field = std::string(String(p.field));
+  e.field = String(p.field);
   e.span = p.span;
-  e.text = std::string(EvidenceText(study, predicate));
+  e.text = EvidenceText(study, predicate);
   return e;
 }
 
@@ -795,7 +833,8 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
   info.listed_sites = static_cast<uint32_t>(study.locations.size());
   {
     size_t located = 0;
-    for (const model::Location& loc : study.locations) located += loc.geo ? 1 : 0;
+    for (const model::Location& loc : study.locations)
+      located += loc.geo ? 1 : 0;
     info.sites.reserve(located);
   }
   cst.sites_begin = static_cast<uint32_t>(s.open_sites_.size());
@@ -884,8 +923,15 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
   }
 
   s.keys_.reserve(s.compact_.size());
+  const std::optional<uint8_t> age_quantity = [&]() -> std::optional<uint8_t> {
+    for (size_t q = 0; q < s.quantities_.size(); ++q) {
+      if (s.quantities_[q] == "age") return static_cast<uint8_t>(q);
+    }
+    return std::nullopt;
+  }();
   for (const CompactStudy& c : s.compact_) {
     internal::StudyKey k;
+    SetGate(s.preds_, s.nodes_, s.node_preds_, c, age_quantity, &k);
     k.status = c.status;
     k.has_criteria_text = c.has_criteria_text;
     k.exact = c.units <= 0xffff;
@@ -923,6 +969,8 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
               if (sa != sb) return sa > sb;
               return a < b;
             });
+  s.keys_by_bound_.reserve(s.by_bound_.size());
+  for (uint32_t si : s.by_bound_) s.keys_by_bound_.push_back(s.keys_[si]);
 
   // Posting lists from the relevance concepts, status lists.
   s.by_status_.assign(s.statuses_.size(), {});

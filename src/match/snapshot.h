@@ -240,9 +240,12 @@ inline constexpr uint8_t kSitesNone = 0;      // no open located site
 inline constexpr uint8_t kSitesCap = 1;       // within the cap below
 inline constexpr uint8_t kSitesAnywhere = 2;  // no useful cap
 
-// What the matcher's first pass reads of every candidate, densely: 32 bytes,
-// two a cache line (the first pass touches ~25 % of a 100k-study snapshot
-// per call and is bound by memory latency; CompactStudy is 3x larger).
+// No age bound in StudyKey::min_age / max_age.
+inline constexpr uint8_t kNoMaxAge = 0xff;
+
+// What the matcher's first pass reads of every candidate, densely: 36 bytes
+// (the first pass touches ~25 % of a 100k-study snapshot per call and is
+// bound by memory latency; CompactStudy is 3x larger).
 struct StudyKey {
   uint16_t status = 0;
   uint16_t units = 0;           // saturated at 0xffff
@@ -252,8 +255,21 @@ struct StudyKey {
   // may use them.
   bool exact : 1 = true;
   uint8_t sites : 2 = kSitesNone;
+  // The structured eligibility (minimumAge/maximumAge, sex: root predicates
+  // of kind kAge/kSex, inclusion, deciding) as a gate the first pass checks
+  // before any other work: a patient whose sex is the other one, or whose
+  // age in years is below min_age or above max_age, certainly violates a
+  // top-level item (INELIGIBLE). Conservative on purpose: min_age is
+  // floor(minimum - 0.1) and max_age ceil(maximum + 1.1) (whole years), so
+  // every reading the evaluator allows (completed units, "older than N",
+  // day tolerances) stays inside; the evaluator decides what the gate lets
+  // through. kNoMaxAge: no maximum (or one beyond 253 years).
+  bool requires_female : 1 = false;
+  bool requires_male : 1 = false;
   uint8_t facts_count = 0;   // distinct facts: at most 64
   uint32_t facts_begin = 0;  // into fact_counts()
+  uint8_t min_age = 0;
+  uint8_t max_age = kNoMaxAge;
   // The cap around the open sites (CompactStudy::sites_center and the cos
   // and sin of sites_radius), in floats: the matcher allows 5 km for their
   // rounding.
@@ -263,7 +279,7 @@ struct StudyKey {
   float cos_radius = 1;
   float sin_radius = 0;
 };
-static_assert(sizeof(StudyKey) == 32);
+static_assert(sizeof(StudyKey) == 36);
 
 // The largest share of satisfied units a study can reach when
 // `certainly_unknown` of its units are UNKNOWN (at least always_unknown):
@@ -288,7 +304,9 @@ struct SnapshotStats {
   size_t strings = 0;           // distinct interned strings
 };
 
-class Snapshot {
+// Always owned by a std::shared_ptr (Build, SnapshotBuilder::Build): match
+// results keep it alive through shared_from_this (MatchResponse::snapshot).
+class Snapshot : public std::enable_shared_from_this<Snapshot> {
  public:
   Snapshot(const Snapshot&) = delete;
   Snapshot& operator=(const Snapshot&) = delete;
@@ -314,10 +332,11 @@ class Snapshot {
   std::string_view OverallStatus(size_t study) const {
     return String(info_[study].overall_status);
   }
-  // Site `site` of StudyInfo::sites, with its strings.
+  // Site `site` of StudyInfo::sites, with its strings (views into this).
   Site SiteOf(size_t study, size_t site) const;
-  // The evidence of predicate `predicate` as the compiler gave it.
-  criteria::Evidence EvidenceOf(size_t study, size_t predicate) const;
+  // The evidence of predicate `predicate` as the compiler gave it (views
+  // into this).
+  EvidenceRef EvidenceOf(size_t study, size_t predicate) const;
   std::string_view EvidenceText(size_t study, size_t predicate) const;
 
   // --- For the matcher (evaluation form; not a stable API) ---------------
@@ -332,6 +351,11 @@ class Snapshot {
   // the same for all (no patient conditions): ELIGIBLE-capable first, then
   // MaxShare descending, then index.
   const std::vector<uint32_t>& by_bound() const { return by_bound_; }
+  // keys() in by_bound() order (keys_by_bound()[j] == keys()[by_bound()[j]]),
+  // for a sequential scan in that order.
+  const std::vector<internal::StudyKey>& keys_by_bound() const {
+    return keys_by_bound_;
+  }
   const std::vector<internal::CompactPredicate>& predicates() const {
     return preds_;
   }
@@ -388,6 +412,7 @@ class Snapshot {
   std::vector<internal::StudyKey> keys_;
   std::vector<internal::FactCount> fact_counts_;
   std::vector<uint32_t> by_bound_;
+  std::vector<internal::StudyKey> keys_by_bound_;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;
   std::vector<uint32_t> node_preds_;

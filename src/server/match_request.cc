@@ -39,14 +39,20 @@ void TimeToProto(absl::Time t, google::protobuf::Timestamp* out) {
                                       absl::Nanoseconds(1)));
 }
 
-void EvidenceToProto(const criteria::Evidence& e, v1::Evidence* out) {
+// Protobuf 3.21's string setters take a std::string or (pointer, size).
+template <typename Setter>
+void SetView(std::string_view v, Setter set) {
+  if (!v.empty()) set(v.data(), v.size());
+}
+
+void EvidenceToProto(const match::EvidenceRef& e, v1::Evidence* out) {
   out->set_source(EvidenceSourceToProto(e.source));
-  out->set_field(e.field);
+  SetView(e.field, [out](const char* p, size_t n) { out->set_field(p, n); });
   if (e.source == criteria::EvidenceSource::kCriteriaText) {
     out->mutable_span()->set_begin(e.span.begin);
     out->mutable_span()->set_end(e.span.end);
   }
-  out->set_text(e.text);
+  SetView(e.text, [out](const char* p, size_t n) { out->set_text(p, n); });
 }
 
 void ExplanationToProto(const match::Explanation& e, v1::Explanation* out) {
@@ -58,11 +64,12 @@ void ExplanationToProto(const match::Explanation& e, v1::Explanation* out) {
   out->set_outcome(OutcomeToProto(e.outcome));
   if (e.any_of_group >= 0) out->set_any_of_group(e.any_of_group);
   out->set_reason(e.reason);
-  out->set_rule_id(e.rule_id);
+  SetView(e.rule_id,
+          [out](const char* p, size_t n) { out->set_rule_id(p, n); });
   if (!e.evidence.field.empty() || !e.evidence.text.empty()) {
     EvidenceToProto(e.evidence, out->mutable_evidence());
   }
-  out->set_note(e.note);
+  SetView(e.note, [out](const char* p, size_t n) { out->set_note(p, n); });
 }
 
 void StatsToProto(const match::MatchStats& s, v1::MatchStats* out) {
@@ -295,9 +302,10 @@ void SnapshotInfoToProto(const LoadedSnapshot& snapshot,
 void MatchResultToProto(const match::MatchResult& r, int rank,
                         v1::MatchResult* out) {
   out->set_rank(rank);
-  out->set_nct_id(r.nct_id);
-  out->set_title(r.title);
-  out->set_overall_status(r.overall_status);
+  SetView(r.nct_id, [out](const char* p, size_t n) { out->set_nct_id(p, n); });
+  SetView(r.title, [out](const char* p, size_t n) { out->set_title(p, n); });
+  SetView(r.overall_status,
+          [out](const char* p, size_t n) { out->set_overall_status(p, n); });
   out->set_verdict(VerdictToProto(r.verdict));
   out->set_score(r.score);
   v1::OutcomeCounts* counts = out->mutable_counts();
@@ -307,21 +315,25 @@ void MatchResultToProto(const match::MatchResult& r, int rank,
   counts->set_informational(r.counts.informational);
   for (const match::ConditionMatch& c : r.matched_conditions) {
     v1::ConditionMatch* pc = out->add_matched_conditions();
-    pc->set_study_condition(c.study_condition);
+    SetView(c.study_condition,
+            [pc](const char* p, size_t n) { pc->set_study_condition(p, n); });
     pc->set_patient_condition(c.patient_condition);
     pc->set_patient_condition_index(c.patient_condition_index);
     pc->set_strength(MatchStrengthToProto(c.strength));
-    pc->set_mesh_id(c.mesh_id);
+    SetView(c.mesh_id,
+            [pc](const char* p, size_t n) { pc->set_mesh_id(p, n); });
     pc->set_from_criteria(c.from_criteria);
   }
   if (r.nearest_site.has_value()) {
     const match::Site& s = r.nearest_site->site;
     v1::NearestSite* ps = out->mutable_nearest_site();
-    ps->set_facility(s.facility);
-    ps->set_city(s.city);
-    ps->set_state(s.state);
-    ps->set_country(s.country);
-    ps->set_status(s.status);
+    SetView(s.facility,
+            [ps](const char* p, size_t n) { ps->set_facility(p, n); });
+    SetView(s.city, [ps](const char* p, size_t n) { ps->set_city(p, n); });
+    SetView(s.state, [ps](const char* p, size_t n) { ps->set_state(p, n); });
+    SetView(s.country,
+            [ps](const char* p, size_t n) { ps->set_country(p, n); });
+    SetView(s.status, [ps](const char* p, size_t n) { ps->set_status(p, n); });
     ps->set_latitude(s.latitude);
     ps->set_longitude(s.longitude);
     ps->set_distance_km(r.nearest_site->distance_km);
@@ -333,7 +345,7 @@ void MatchResultToProto(const match::MatchResult& r, int rank,
   for (match::Outcome o : r.criterion_outcomes) {
     out->add_criterion_outcomes(OutcomeToProto(o));
   }
-  for (const std::string& c : r.conflicts) out->add_conflicts(c);
+  for (std::string_view c : r.conflicts) out->add_conflicts(c.data(), c.size());
 }
 
 void MatchErrorToProto(const absl::Status& status, v1::MatchError* out) {

@@ -265,7 +265,7 @@ TEST_F(CorpusTest, EveryStudyListingTheDescriptorIsFoundExactly) {
     for (const ConditionMatch& c : m.matched_conditions) {
       if (c.strength == MatchStrength::kExact && c.mesh_id == "D000003924" &&
           !c.from_criteria) {
-        exact.insert(m.nct_id);
+        exact.emplace(m.nct_id);
       }
     }
   }
@@ -292,8 +292,8 @@ TEST_F(CorpusTest, PatientTextIsReadWithTheRulesSynonyms) {
   EXPECT_GE(a.results.size(), 20u);
   std::set<std::string> ids_a;
   std::set<std::string> ids_b;
-  for (const MatchResult& m : a.results) ids_a.insert(m.nct_id);
-  for (const MatchResult& m : b.results) ids_b.insert(m.nct_id);
+  for (const MatchResult& m : a.results) ids_a.emplace(m.nct_id);
+  for (const MatchResult& m : b.results) ids_b.emplace(m.nct_id);
   // Every study about breast neoplasms by MeSH is found through the synonym.
   for (const auto& [id, meshes] : corpus_->meshes) {
     if (meshes.count("D000001943") != 0) {
@@ -383,7 +383,7 @@ TEST_F(CorpusTest, StructuredMinimumAgeExcludesTheYoung) {
                        Matcher().Match(snap(), teen, Everything()));
   size_t checked = 0;
   for (const MatchResult& m : r.results) {
-    if (adult_only.count(m.nct_id) == 0) continue;
+    if (adult_only.count(std::string(m.nct_id)) == 0) continue;
     ++checked;
     EXPECT_EQ(m.verdict, Verdict::kIneligible) << m.nct_id;
     bool found = false;

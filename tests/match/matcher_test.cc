@@ -26,7 +26,7 @@ using ::trialmatch::testing::StatusIs;
 
 std::vector<std::string> Ids(const MatchResponse& r) {
   std::vector<std::string> ids;
-  for (const MatchResult& m : r.results) ids.push_back(m.nct_id);
+  for (const MatchResult& m : r.results) ids.emplace_back(m.nct_id);
   return ids;
 }
 
@@ -437,7 +437,7 @@ TEST(GeoTest, NearestOpenSiteAndDistanceFilter) {
   // New York is beyond 1000 km; everything else stays (the unlocated study
   // too: its distance is not known).
   std::map<std::string, const MatchResult*> by_id;
-  for (const MatchResult& m : r.results) by_id[m.nct_id] = &m;
+  for (const MatchResult& m : r.results) by_id[std::string(m.nct_id)] = &m;
   EXPECT_EQ(by_id.count("NCT00000002"), 0u);
   ASSERT_EQ(by_id.size(), 4u);
   ASSERT_TRUE(by_id["NCT00000001"]->nearest_site.has_value());
@@ -654,6 +654,82 @@ TEST(RankingTest, WithoutConditionsTheScanStopsAtTheFirstStudyThatCannotRank) {
                        Matcher().Match(*snap, RankingPatient(), o));
   EXPECT_EQ(Ids(all), Ids(r));
   EXPECT_EQ(all.stats.evaluated, 1000u);
+}
+
+// The first pass skips studies whose structured age/sex the patient
+// certainly fails (StudyKey's gate). Swept over ages on both sides of every
+// kind of bound (years, months, weeks, days; inclusive and exclusive, whole
+// and fractional) and each sex: the results equal brute force's, and every
+// study the gate skipped is INELIGIBLE by full evaluation.
+TEST(GateTest, SkipsOnlyStudiesTheEvaluatorRulesIneligible) {
+  std::vector<TestStudy> studies;
+  auto add = [&](Predicate age, std::optional<model::Sex> sex = std::nullopt) {
+    TestStudy s(absl::StrFormat("NCT%08d", studies.size() + 1));
+    s.Structured(std::move(age));
+    if (sex) s.Structured(SexIs(*sex));
+    s.Criterion({Lab("hemoglobin", 9, std::nullopt, "g/dL")});
+    studies.push_back(std::move(s));
+  };
+  add(Age(18, 65));
+  add(Age(18, 65, kIncl, "18 Years"));
+  add(Age(0.5, 17, kIncl, "6 Months"));
+  add(Age(1.0 / 12, 2, kIncl, "1 Month"));
+  add(Age(28.0 / 365.25, 1, kIncl, "28 Days"));
+  add(Age(2.0 * 7 / 365.25, 3, kIncl, "2 Weeks"));
+  add(Age(std::nullopt, 40));
+  add(Age(65, std::nullopt), model::Sex::kFemale);
+  add(Age(12.5, 30.25));
+  {
+    Predicate older = Age(18, std::nullopt);
+    older.low_inclusive = false;  // "older than 18"
+    Predicate younger = Age(std::nullopt, 50);
+    younger.high_inclusive = false;  // "younger than 50"
+    TestStudy s("NCT00000100");
+    s.Structured(std::move(older)).Structured(std::move(younger));
+    s.Structured(SexIs(model::Sex::kMale));
+    studies.push_back(std::move(s));
+  }
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(studies);
+  const Matcher matcher;
+  MatchOptions gated;  // default verdicts: ELIGIBLE and POSSIBLE
+  gated.statuses.clear();
+  gated.top_k = 100;
+  MatchOptions brute = gated;
+  brute.evaluate_all = true;
+  MatchOptions all = brute;
+  all.verdicts.clear();
+  size_t gated_total = 0;
+  for (patient::Sex sex :
+       {patient::Sex::kFemale, patient::Sex::kMale, patient::Sex::kUnknown}) {
+    for (int i = 0; i <= 2000; ++i) {
+      const double age = i * 0.05;
+      const patient::Profile profile =
+          PatientBuilder().Age(age).Sex(sex).Build();
+      SCOPED_TRACE(
+          absl::StrFormat("age %.2f sex %d", age, static_cast<int>(sex)));
+      absl::StatusOr<MatchResponse> g = matcher.Match(*snap, profile, gated);
+      absl::StatusOr<MatchResponse> b = matcher.Match(*snap, profile, brute);
+      absl::StatusOr<MatchResponse> a = matcher.Match(*snap, profile, all);
+      ASSERT_TRUE(g.ok() && b.ok() && a.ok());
+      ASSERT_EQ(g->results.size(), b->results.size());
+      for (size_t r = 0; r < g->results.size(); ++r) {
+        EXPECT_EQ(g->results[r].nct_id, b->results[r].nct_id);
+        EXPECT_EQ(g->results[r].verdict, b->results[r].verdict);
+      }
+      EXPECT_EQ(b->stats.gated, 0u);
+      // Everything not returned is INELIGIBLE by full evaluation, and the
+      // gate skipped no more studies than that.
+      size_t ineligible = 0;
+      for (const MatchResult& r : a->results) {
+        if (r.verdict == Verdict::kIneligible) ++ineligible;
+      }
+      EXPECT_EQ(ineligible + g->results.size(), studies.size());
+      EXPECT_LE(g->stats.gated, ineligible);
+      gated_total += g->stats.gated;
+    }
+  }
+  // The gate does skip: most of the sweep is far outside most windows.
+  EXPECT_GT(gated_total, 20'000u);
 }
 
 TEST(ValidationTest, BadOptions) {

@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "common/strings.h"
 #include "criteria/compiler.h"
 #include "criteria/rule_set.h"
 #include "gmock/gmock.h"
@@ -59,21 +60,25 @@ std::string Bytes(const Snapshot& snap, const TempDir& dir,
 std::string Dump(const MatchResponse& r) {
   std::string out;
   for (const MatchResult& m : r.results) {
-    absl::StrAppend(&out, m.nct_id, "|", m.title, "|", m.overall_status, "|",
+    absl::StrAppend(&out, common::ToAbsl(m.nct_id), "|",
+                    common::ToAbsl(m.title), "|",
+                    common::ToAbsl(m.overall_status), "|",
                     std::string(VerdictName(m.verdict)), "|",
                     absl::StrFormat("%.17g", m.score), "|", m.counts.satisfied,
                     ",", m.counts.violated, ",", m.counts.unknown, ",",
                     m.counts.informational, "\n");
     for (const ConditionMatch& c : m.matched_conditions) {
-      absl::StrAppend(&out, " cond ", c.study_condition, "|",
+      absl::StrAppend(&out, " cond ", common::ToAbsl(c.study_condition), "|",
                       c.patient_condition, "|", c.patient_condition_index, "|",
                       std::string(MatchStrengthName(c.strength)), "|",
-                      c.mesh_id, "|", c.from_criteria, "\n");
+                      common::ToAbsl(c.mesh_id), "|", c.from_criteria, "\n");
     }
     if (m.nearest_site.has_value()) {
       const Site& s = m.nearest_site->site;
-      absl::StrAppend(&out, " site ", s.facility, "|", s.city, "|", s.state,
-                      "|", s.country, "|", s.status, "|",
+      absl::StrAppend(&out, " site ", common::ToAbsl(s.facility), "|",
+                      common::ToAbsl(s.city), "|", common::ToAbsl(s.state), "|",
+                      common::ToAbsl(s.country), "|", common::ToAbsl(s.status),
+                      "|",
                       absl::StrFormat("%.17g,%.17g,%.17g", s.latitude,
                                       s.longitude, m.nearest_site->distance_km),
                       "|", s.open, "\n");
@@ -84,22 +89,25 @@ std::string Dump(const MatchResponse& r) {
           static_cast<int>(e.kind), "|", static_cast<int>(e.polarity), "|",
           std::string(TestStatusName(e.status)), "|",
           std::string(OutcomeName(e.outcome)), "|", e.any_of_group, "|",
-          e.reason, "|", e.rule_id, "|", static_cast<int>(e.evidence.source),
-          "|", e.evidence.field, "|", e.evidence.text, "|",
-          e.evidence.span.begin, "-", e.evidence.span.end, "|", e.note, "\n");
+          e.reason, "|", common::ToAbsl(e.rule_id), "|",
+          static_cast<int>(e.evidence.source), "|",
+          common::ToAbsl(e.evidence.field), "|",
+          common::ToAbsl(e.evidence.text), "|", e.evidence.span.begin, "-",
+          e.evidence.span.end, "|", common::ToAbsl(e.note), "\n");
     }
     for (Outcome o : m.criterion_outcomes) {
       absl::StrAppend(&out, " crit ", std::string(OutcomeName(o)), "\n");
     }
-    for (const std::string& c : m.conflicts) {
-      absl::StrAppend(&out, " conflict ", c, "\n");
+    for (std::string_view c : m.conflicts) {
+      absl::StrAppend(&out, " conflict ", common::ToAbsl(c), "\n");
     }
   }
   const MatchStats& s = r.stats;
   absl::StrAppend(&out, "stats ", s.studies, " ", s.candidates, " ",
-                  s.outside_distance, " ", s.pruned, " ", s.site_searches, " ",
-                  s.evaluated, " ", s.eligible, " ", s.possible, " ",
-                  s.ineligible, " ", s.matched, " ", s.used_index, "\n");
+                  s.outside_distance, " ", s.pruned, " ", s.gated, " ",
+                  s.site_searches, " ", s.evaluated, " ", s.eligible, " ",
+                  s.possible, " ", s.ineligible, " ", s.matched, " ",
+                  s.used_index, "\n");
   for (const std::string& n : r.notes) absl::StrAppend(&out, "note ", n, "\n");
   return out;
 }
@@ -151,8 +159,8 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
     }
     ASSERT_EQ(x.predicates.size(), y.predicates.size());
     for (size_t k = 0; k < x.predicates.size(); ++k) {
-      const criteria::Evidence p = a.EvidenceOf(i, k);
-      const criteria::Evidence q = b.EvidenceOf(i, k);
+      const EvidenceRef p = a.EvidenceOf(i, k);
+      const EvidenceRef q = b.EvidenceOf(i, k);
       EXPECT_EQ(p.text, q.text);
       EXPECT_EQ(p.field, q.field);
       EXPECT_EQ(p.span.begin, q.span.begin);
@@ -199,6 +207,31 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
   }
   EXPECT_EQ(a.quantities(), b.quantities());
   EXPECT_EQ(a.by_bound(), b.by_bound());
+  // The dense keys (read, and keys_by_bound rebuilt), field by field.
+  auto same_keys = [](const std::vector<internal::StudyKey>& x,
+                      const std::vector<internal::StudyKey>& y) {
+    ASSERT_EQ(x.size(), y.size());
+    for (size_t i = 0; i < x.size(); ++i) {
+      SCOPED_TRACE(i);
+      EXPECT_EQ(x[i].status, y[i].status);
+      EXPECT_EQ(x[i].units, y[i].units);
+      EXPECT_EQ(x[i].always_unknown, y[i].always_unknown);
+      EXPECT_EQ(x[i].has_criteria_text, y[i].has_criteria_text);
+      EXPECT_EQ(x[i].exact, y[i].exact);
+      EXPECT_EQ(x[i].sites, y[i].sites);
+      EXPECT_EQ(x[i].requires_female, y[i].requires_female);
+      EXPECT_EQ(x[i].requires_male, y[i].requires_male);
+      EXPECT_EQ(x[i].facts_count, y[i].facts_count);
+      EXPECT_EQ(x[i].facts_begin, y[i].facts_begin);
+      EXPECT_EQ(x[i].min_age, y[i].min_age);
+      EXPECT_EQ(x[i].max_age, y[i].max_age);
+      EXPECT_EQ(x[i].center_x, y[i].center_x);
+      EXPECT_EQ(x[i].cos_radius, y[i].cos_radius);
+      EXPECT_EQ(x[i].sin_radius, y[i].sin_radius);
+    }
+  };
+  same_keys(a.keys(), b.keys());
+  same_keys(a.keys_by_bound(), b.keys_by_bound());
   EXPECT_EQ(a.node_preds(), b.node_preds());
   EXPECT_EQ(a.node_children(), b.node_children());
   EXPECT_EQ(a.concept_refs(), b.concept_refs());

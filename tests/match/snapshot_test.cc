@@ -213,7 +213,7 @@ TEST(SnapshotTest, KeepsWhatExplanationsQuote) {
   EXPECT_EQ(snap->String(info.predicates[0].note), "a note");
   EXPECT_EQ(snap->EvidenceText(0, 0), "18 Years");
   // A text predicate's evidence is a slice of the criteria text.
-  const criteria::Evidence e = snap->EvidenceOf(0, 1);
+  const EvidenceRef e = snap->EvidenceOf(0, 1);
   EXPECT_EQ(e.text, "Hemoglobin >= 9 g/dL");
   EXPECT_EQ(e.field, "protocolSection.eligibilityModule.eligibilityCriteria");
   EXPECT_EQ(e.span.begin, s.compiled.predicates[1].evidence.span.begin);

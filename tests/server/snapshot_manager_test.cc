@@ -18,6 +18,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "common/strings.h"
 #include "criteria/compiler.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -354,7 +355,8 @@ std::string Ranking(const match::Snapshot& snap) {
   std::string out;
   if (!r.ok()) return out;
   for (const match::MatchResult& m : r->results) {
-    absl::StrAppend(&out, m.nct_id, " ", absl::StrFormat("%.17g", m.score), " ",
+    absl::StrAppend(&out, common::ToAbsl(m.nct_id), " ",
+                    absl::StrFormat("%.17g", m.score), " ",
                     m.explanations.size(), "\n");
   }
   return out;
