@@ -363,11 +363,6 @@ int ServeCommand(const std::vector<std::string>& args) {
   std::unique_ptr<server::SnapshotManager> snapshots;
   if (store != nullptr) {
     backend->AttachStore(store);
-    if (absl::StatusOr<store::StoreStats> stats = store->GetStats();
-        stats.ok()) {
-      TM_LOG_INFO(kLog, "store ", f.store_path, " open: ", stats->studies,
-                  " studies (", stats->active, " active)");
-    }
     srv.readiness().MarkReady("store");
     TM_LOG_INFO(kLog, "store ready; building the matcher's snapshot");
 
@@ -423,13 +418,24 @@ int ServeCommand(const std::vector<std::string>& args) {
         },
         std::move(snapshot_options),
         [r = refresher.get()] { (void)r->RunOnce(); },
-        [&srv](const server::LoadedSnapshot& loaded) {
+        [&srv, &store, &f,
+         r = refresher.get()](const server::LoadedSnapshot& loaded) {
           if (loaded.generation == 1) {
             srv.readiness().MarkReady("snapshot");
             TM_LOG_INFO(kLog, "SERVING");
+            // The refresher's own passes from now on (before the first
+            // build, the prepare step ran one; a snapshot file needs none):
+            // they would only compete with the first snapshot for the CPU.
+            r->Start();
+            // Counting the store's rows takes seconds at 100k studies: after
+            // SERVING, not before.
+            if (absl::StatusOr<store::StoreStats> stats = store->GetStats();
+                stats.ok()) {
+              TM_LOG_INFO(kLog, "store ", f.store_path, ": ", stats->studies,
+                          " studies (", stats->active, " active)");
+            }
           }
         });
-    refresher->Start();
     snapshots->Start();
 
     // 8. Periodic sync.

@@ -15,7 +15,7 @@
 //       by the in-process `trialmatch match`.
 //
 //   LoadSnapshotFile(store, rules, path) / SaveSnapshotFile(loaded, path)
-//       The fast path (docs/matching.md, "Snapshot file"): a built snapshot
+//       The fast path (docs/match.md, "Snapshot file"): a built snapshot
 //       saved beside the store (DefaultSnapshotPath: "<store>.snapshot") with
 //       the key it was built for (the store's generation, the compiler and
 //       rules versions: SnapshotKeyOf), and read back when that key is still
