@@ -167,9 +167,9 @@ struct MatchStats {
   size_t candidates = 0;        // considered (index hits, or every study)
   size_t outside_distance = 0;  // related, but dropped by the distance limit
   size_t pruned = 0;            // skipped: could not rank into the top_k
-  // Skipped: the patient's age or sex certainly fails the study's structured
-  // age/sex eligibility (INELIGIBLE), when INELIGIBLE is not wanted (never
-  // with evaluate_all).
+  // Skipped: the patient's age, sex or healthy-volunteer status certainly
+  // fails the study's structured eligibility (INELIGIBLE), when INELIGIBLE
+  // is not wanted (never with evaluate_all).
   size_t gated = 0;
   size_t site_searches = 0;  // nearest-site searches (patient located)
   size_t evaluated = 0;      // fully evaluated

@@ -411,9 +411,12 @@ absl::StatusOr<MatchResponse> Matcher::Match(
                                               : std::nullopt;
   const bool gate_female = profile.sex == patient::Sex::kFemale;
   const bool gate_male = profile.sex == patient::Sex::kMale;
+  const bool gate_volunteer =
+      profile.healthy_volunteer == patient::Tristate::kYes;
   auto gated = [&](const internal::StudyKey& k) {
     if (!gate) return false;
-    if ((k.requires_female && gate_male) || (k.requires_male && gate_female)) {
+    if ((k.requires_female && gate_male) || (k.requires_male && gate_female) ||
+        (k.rejects_healthy_volunteers && gate_volunteer)) {
       return true;
     }
     return age_years.has_value() &&

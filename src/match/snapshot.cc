@@ -225,6 +225,10 @@ void SetGate(const std::vector<CompactPredicate>& preds,
     if (p.informational || p.polarity() != criteria::Polarity::kInclusion) {
       continue;
     }
+    if (p.kind() == criteria::Kind::kHealthyVolunteers) {
+      if (!p.accepts_healthy_volunteers) k->rejects_healthy_volunteers = true;
+      continue;
+    }
     if (p.kind() == criteria::Kind::kSex) {
       if (p.sex() == model::Sex::kFemale) k->requires_female = true;
       if (p.sex() == model::Sex::kMale) k->requires_male = true;

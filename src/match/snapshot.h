@@ -255,10 +255,12 @@ struct StudyKey {
   // may use them.
   bool exact : 1 = true;
   uint8_t sites : 2 = kSitesNone;
-  // The structured eligibility (minimumAge/maximumAge, sex: root predicates
-  // of kind kAge/kSex, inclusion, deciding) as a gate the first pass checks
-  // before any other work: a patient whose sex is the other one, or whose
-  // age in years is below min_age or above max_age, certainly violates a
+  // The structured eligibility (minimumAge/maximumAge, sex, healthy
+  // volunteers: root predicates of kind kAge/kSex/kHealthyVolunteers,
+  // inclusion, deciding) as a gate the first pass checks
+  // before any other work: a patient whose sex is the other one, who is a
+  // healthy volunteer where they are not accepted, or whose age in years is
+  // below min_age or above max_age, certainly violates a
   // top-level item (INELIGIBLE). Conservative on purpose: min_age is
   // floor(minimum - 0.1) and max_age ceil(maximum + 1.1) (whole years), so
   // every reading the evaluator allows (completed units, "older than N",
@@ -266,6 +268,9 @@ struct StudyKey {
   // through. kNoMaxAge: no maximum (or one beyond 253 years).
   bool requires_female : 1 = false;
   bool requires_male : 1 = false;
+  // The structured healthy-volunteers flag says no (a patient who is one
+  // certainly violates it).
+  bool rejects_healthy_volunteers : 1 = false;
   uint8_t facts_count = 0;   // distinct facts: at most 64
   uint32_t facts_begin = 0;  // into fact_counts()
   uint8_t min_age = 0;

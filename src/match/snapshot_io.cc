@@ -86,7 +86,7 @@ static_assert(FieldCount<CompactStudy>() == 15,
               "CompactStudy changed: update the codec");
 static_assert(FieldCount<FactCount>() == 2,
               "FactCount changed: update the codec");
-static_assert(FieldCount<StudyKey>() == 17,
+static_assert(FieldCount<StudyKey>() == 18,
               "StudyKey changed: update the codec");
 static_assert(FieldCount<SnapshotStats>() == 10,
               "SnapshotStats changed: update the codec");
@@ -208,11 +208,13 @@ void Fields(V& v, StudyKey& k) {
   uint8_t sites = k.sites;
   bool requires_female = k.requires_female;
   bool requires_male = k.requires_male;
+  bool rejects_healthy_volunteers = k.rejects_healthy_volunteers;
   v(has_criteria_text);
   v(exact);
   v(sites);
   v(requires_female);
   v(requires_male);
+  v(rejects_healthy_volunteers);
   if constexpr (V::kReading) {
     v.Check(sites <= internal::kSitesAnywhere, "study key: site code");
     k.has_criteria_text = has_criteria_text;
@@ -220,6 +222,7 @@ void Fields(V& v, StudyKey& k) {
     k.sites = sites & 3;
     k.requires_female = requires_female;
     k.requires_male = requires_male;
+    k.rejects_healthy_volunteers = rejects_healthy_volunteers;
   }
   v(k.min_age);
   v(k.max_age);

@@ -50,7 +50,7 @@
 namespace trialmatch::match {
 
 // Version 1: the first layout.
-inline constexpr uint32_t kSnapshotFormatVersion = 2;
+inline constexpr uint32_t kSnapshotFormatVersion = 3;
 
 // What a snapshot was built from. Two snapshots with equal keys (and the same
 // format version) are interchangeable.

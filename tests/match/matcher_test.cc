@@ -656,11 +656,12 @@ TEST(RankingTest, WithoutConditionsTheScanStopsAtTheFirstStudyThatCannotRank) {
   EXPECT_EQ(all.stats.evaluated, 1000u);
 }
 
-// The first pass skips studies whose structured age/sex the patient
-// certainly fails (StudyKey's gate). Swept over ages on both sides of every
-// kind of bound (years, months, weeks, days; inclusive and exclusive, whole
-// and fractional) and each sex: the results equal brute force's, and every
-// study the gate skipped is INELIGIBLE by full evaluation.
+// The first pass skips studies whose structured age/sex/healthy-volunteer
+// eligibility the patient certainly fails (StudyKey's gate). Swept over ages
+// on both sides of every kind of bound (years, months, weeks, days;
+// inclusive and exclusive, whole and fractional), each sex and each
+// volunteer status: the results equal brute force's, and every study the
+// gate skipped is INELIGIBLE by full evaluation.
 TEST(GateTest, SkipsOnlyStudiesTheEvaluatorRulesIneligible) {
   std::vector<TestStudy> studies;
   auto add = [&](Predicate age, std::optional<model::Sex> sex = std::nullopt) {
@@ -679,6 +680,14 @@ TEST(GateTest, SkipsOnlyStudiesTheEvaluatorRulesIneligible) {
   add(Age(std::nullopt, 40));
   add(Age(65, std::nullopt), model::Sex::kFemale);
   add(Age(12.5, 30.25));
+  {
+    TestStudy s("NCT00000098");  // no healthy volunteers, adults
+    s.Structured(Age(18, std::nullopt)).Structured(HealthyVolunteers(false));
+    studies.push_back(std::move(s));
+    TestStudy t("NCT00000099");  // healthy volunteers accepted
+    t.Structured(HealthyVolunteers(true));
+    studies.push_back(std::move(t));
+  }
   {
     Predicate older = Age(18, std::nullopt);
     older.low_inclusive = false;  // "older than 18"
@@ -701,12 +710,20 @@ TEST(GateTest, SkipsOnlyStudiesTheEvaluatorRulesIneligible) {
   size_t gated_total = 0;
   for (patient::Sex sex :
        {patient::Sex::kFemale, patient::Sex::kMale, patient::Sex::kUnknown}) {
-    for (int i = 0; i <= 2000; ++i) {
-      const double age = i * 0.05;
-      const patient::Profile profile =
-          PatientBuilder().Age(age).Sex(sex).Build();
-      SCOPED_TRACE(
-          absl::StrFormat("age %.2f sex %d", age, static_cast<int>(sex)));
+    for (int i = 0; i <= 6002; ++i) {
+      const double age = (i / 3) * 0.05;
+      const patient::Tristate volunteer =
+          i % 3 == 0 ? patient::Tristate::kYes
+                     : (i % 3 == 1 ? patient::Tristate::kNo
+                                   : patient::Tristate::kUnknown);
+      const patient::Profile profile = PatientBuilder()
+                                           .Age(age)
+                                           .Sex(sex)
+                                           .HealthyVolunteer(volunteer)
+                                           .Build();
+      SCOPED_TRACE(absl::StrFormat("age %.2f sex %d volunteer %d", age,
+                                   static_cast<int>(sex),
+                                   static_cast<int>(volunteer)));
       absl::StatusOr<MatchResponse> g = matcher.Match(*snap, profile, gated);
       absl::StatusOr<MatchResponse> b = matcher.Match(*snap, profile, brute);
       absl::StatusOr<MatchResponse> a = matcher.Match(*snap, profile, all);
@@ -729,7 +746,7 @@ TEST(GateTest, SkipsOnlyStudiesTheEvaluatorRulesIneligible) {
     }
   }
   // The gate does skip: most of the sweep is far outside most windows.
-  EXPECT_GT(gated_total, 20'000u);
+  EXPECT_GT(gated_total, 60'000u);
 }
 
 TEST(ValidationTest, BadOptions) {

@@ -221,6 +221,8 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
       EXPECT_EQ(x[i].sites, y[i].sites);
       EXPECT_EQ(x[i].requires_female, y[i].requires_female);
       EXPECT_EQ(x[i].requires_male, y[i].requires_male);
+      EXPECT_EQ(x[i].rejects_healthy_volunteers,
+                y[i].rejects_healthy_volunteers);
       EXPECT_EQ(x[i].facts_count, y[i].facts_count);
       EXPECT_EQ(x[i].facts_begin, y[i].facts_begin);
       EXPECT_EQ(x[i].min_age, y[i].min_age);
