@@ -10,7 +10,7 @@ set -euo pipefail
 seconds="${1:-60}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 build="${FUZZ_BUILD_DIR:-$root/build/fuzz}"
-targets=(criteria_compile_fuzzer rule_set_loader_fuzzer)
+targets=(criteria_compile_fuzzer rule_set_loader_fuzzer snapshot_reader_fuzzer)
 
 cmake --preset fuzz -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target "${targets[@]}" -j"${JOBS:-2}"
@@ -22,7 +22,13 @@ mkdir -p "$artifacts"
 status=0
 for target in "${targets[@]}"; do
   mkdir -p "$work/$target"
-  cp "$root/fuzz/corpus/$target"/* "$work/$target/"
+  if [[ -d "$root/fuzz/corpus/$target" ]]; then
+    cp "$root/fuzz/corpus/$target"/* "$work/$target/"
+  fi
+  if [[ "$target" == snapshot_reader_fuzzer ]]; then
+    # A valid snapshot written by the target itself (no binary seed kept).
+    TRIALMATCH_FUZZ_WRITE_SEED="$work/$target/seed.snapshot" "$build/fuzz/$target"
+  fi
   echo "== $target: ${seconds}s"
   if ! "$build/fuzz/$target" -max_total_time="$seconds" -timeout=20 \
       -rss_limit_mb=2560 -max_len=65536 -print_final_stats=1 \
