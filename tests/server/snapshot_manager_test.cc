@@ -485,8 +485,8 @@ TEST(SnapshotManagerTest, InitialLoadServesFirstThenBuildsOnlyWhenStale) {
   manager.RequestRebuild();
   installed.AwaitCount(3);
   EXPECT_EQ(load.calls(), 2);
+  manager.Stop();  // joins: the save after that install is done
   EXPECT_EQ(persisted.load(), 2);
-  manager.Stop();
 }
 
 TEST(SnapshotManagerTest, FailedInitialLoadFallsBackToABuild) {
