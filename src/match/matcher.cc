@@ -402,9 +402,9 @@ absl::StatusOr<MatchResponse> Matcher::Match(
             profile.conditions.empty());
   const auto& keys = snapshot.keys();
   const auto& fact_counts = snapshot.fact_counts();
-  // The structured age/sex gate (StudyKey): a study the patient certainly
-  // fails is INELIGIBLE, so it is skipped before any other work when
-  // INELIGIBLE is not wanted.
+  // The structured eligibility gate (StudyKey: age window, required sex, no
+  // healthy volunteers): a study the patient certainly fails is INELIGIBLE,
+  // so it is skipped before any other work when INELIGIBLE is not wanted.
   const bool gate = prune && !want_ineligible;
   const std::optional<double> age_years = facts.age_q < facts.quantity.size()
                                               ? facts.quantity[facts.age_q]
