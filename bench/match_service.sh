@@ -1,0 +1,52 @@
+#!/bin/bash
+# Service-level matching figures (BENCHMARKS.md, "The service, from the store"):
+# serve's first start (snapshot built and saved) and second start (snapshot
+# file read) to SERVING with peak RSS, a 2,000-patient batch over gRPC, the
+# open-loop load_client at 20/s (with perf on the server) and 100/s, and the
+# in-process batch. Loopback only; every step is bounded in time.
+#   B=build/match-perf STORE=/tmp/m100/s.db PATIENTS=/tmp/m100/p2000.jsonl \
+#     bench/match_service.sh
+# (the store and patients from gen_corpus + trialmatch import, see BENCHMARKS.md).
+# Deletes STORE.snapshot first, so the first start builds it.
+set -u
+B=${B:-build/match-perf}
+S=${STORE:-/tmp/m100/s.db}
+PORT=${PORT:-50791}
+out=${OUT:-/tmp/svc}
+mkdir -p $out
+start_serve() {  # $1 = label
+  local t0=$(date +%s.%N)
+  $B/trialmatch serve --store=$S --offline --listen=127.0.0.1:$PORT > $out/serve_$1.log 2>&1 &
+  SP=$!
+  local waited=0
+  while ! grep -q "SERVING" $out/serve_$1.log; do
+    sleep 0.1
+    waited=$((waited + 1))
+    if ! kill -0 $SP 2>/dev/null; then echo "serve died"; return 1; fi
+    if [ $waited -gt 6000 ]; then echo "not SERVING after 600 s"; kill $SP; return 1; fi
+  done
+  local t1=$(date +%s.%N)
+  echo "$1: to SERVING $(echo "$t1 - $t0" | bc) s; $(grep -E 'VmHWM|VmRSS' /proc/$SP/status | tr '\n' ' ')"
+}
+stop_serve() { kill -TERM $SP; wait $SP; }
+rm -f "$S.snapshot"
+start_serve first || exit 1
+sleep 8   # let the snapshot file be written
+ls -la $S.snapshot
+stop_serve
+start_serve second || exit 1
+echo "--- batch over gRPC, 2000 patients"
+/usr/bin/time -f "wall %e s, cpu %U+%S" $B/trialmatch match --server=127.0.0.1:$PORT --patients=${PATIENTS:-/tmp/m100/p2000.jsonl} --out=$out/out_server.jsonl 2>&1 | tail -2
+echo "--- load_client 20/s (perf on the server)"
+perf record -F 999 -g -p $SP -o $out/perf.serve.data -- sleep 18 > /dev/null 2>&1 &
+PP=$!
+$B/bench/load_client --target=127.0.0.1:$PORT --rate=20 --duration=20 --patients=1000 2>&1 | tail -6
+wait $PP
+for rate in 100 250 500; do
+  echo "--- load_client $rate/s"
+  $B/bench/load_client --target=127.0.0.1:$PORT --rate=$rate --duration=20 --patients=1000 2>&1 | tail -6
+done
+grep -E 'VmHWM|VmRSS' /proc/$SP/status
+stop_serve
+echo "--- batch in process, 2000 patients"
+/usr/bin/time -f "wall %e s, cpu %U+%S, maxrss %M kB" $B/trialmatch match --store=$S --patients=${PATIENTS:-/tmp/m100/p2000.jsonl} --out=$out/out_local.jsonl 2>&1 | tail -3
