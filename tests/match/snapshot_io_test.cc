@@ -228,6 +228,8 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
       EXPECT_EQ(x[i].min_age, y[i].min_age);
       EXPECT_EQ(x[i].max_age, y[i].max_age);
       EXPECT_EQ(x[i].center_x, y[i].center_x);
+      EXPECT_EQ(x[i].center_y, y[i].center_y);
+      EXPECT_EQ(x[i].center_z, y[i].center_z);
       EXPECT_EQ(x[i].cos_radius, y[i].cos_radius);
       EXPECT_EQ(x[i].sin_radius, y[i].sin_radius);
     }
