@@ -39,20 +39,14 @@ void TimeToProto(absl::Time t, google::protobuf::Timestamp* out) {
                                       absl::Nanoseconds(1)));
 }
 
-// Protobuf 3.21's string setters take a std::string or (pointer, size).
-template <typename Setter>
-void SetView(std::string_view v, Setter set) {
-  if (!v.empty()) set(v.data(), v.size());
-}
-
 void EvidenceToProto(const match::EvidenceRef& e, v1::Evidence* out) {
   out->set_source(EvidenceSourceToProto(e.source));
-  SetView(e.field, [out](const char* p, size_t n) { out->set_field(p, n); });
+  out->set_field(e.field.data(), e.field.size());
   if (e.source == criteria::EvidenceSource::kCriteriaText) {
     out->mutable_span()->set_begin(e.span.begin);
     out->mutable_span()->set_end(e.span.end);
   }
-  SetView(e.text, [out](const char* p, size_t n) { out->set_text(p, n); });
+  out->set_text(e.text.data(), e.text.size());
 }
 
 void ExplanationToProto(const match::Explanation& e, v1::Explanation* out) {
@@ -64,12 +58,11 @@ void ExplanationToProto(const match::Explanation& e, v1::Explanation* out) {
   out->set_outcome(OutcomeToProto(e.outcome));
   if (e.any_of_group >= 0) out->set_any_of_group(e.any_of_group);
   out->set_reason(e.reason);
-  SetView(e.rule_id,
-          [out](const char* p, size_t n) { out->set_rule_id(p, n); });
+  out->set_rule_id(e.rule_id.data(), e.rule_id.size());
   if (!e.evidence.field.empty() || !e.evidence.text.empty()) {
     EvidenceToProto(e.evidence, out->mutable_evidence());
   }
-  SetView(e.note, [out](const char* p, size_t n) { out->set_note(p, n); });
+  out->set_note(e.note.data(), e.note.size());
 }
 
 void StatsToProto(const match::MatchStats& s, v1::MatchStats* out) {
@@ -302,10 +295,9 @@ void SnapshotInfoToProto(const LoadedSnapshot& snapshot,
 void MatchResultToProto(const match::MatchResult& r, int rank,
                         v1::MatchResult* out) {
   out->set_rank(rank);
-  SetView(r.nct_id, [out](const char* p, size_t n) { out->set_nct_id(p, n); });
-  SetView(r.title, [out](const char* p, size_t n) { out->set_title(p, n); });
-  SetView(r.overall_status,
-          [out](const char* p, size_t n) { out->set_overall_status(p, n); });
+  out->set_nct_id(r.nct_id.data(), r.nct_id.size());
+  out->set_title(r.title.data(), r.title.size());
+  out->set_overall_status(r.overall_status.data(), r.overall_status.size());
   out->set_verdict(VerdictToProto(r.verdict));
   out->set_score(r.score);
   v1::OutcomeCounts* counts = out->mutable_counts();
@@ -315,25 +307,21 @@ void MatchResultToProto(const match::MatchResult& r, int rank,
   counts->set_informational(r.counts.informational);
   for (const match::ConditionMatch& c : r.matched_conditions) {
     v1::ConditionMatch* pc = out->add_matched_conditions();
-    SetView(c.study_condition,
-            [pc](const char* p, size_t n) { pc->set_study_condition(p, n); });
+    pc->set_study_condition(c.study_condition.data(), c.study_condition.size());
     pc->set_patient_condition(c.patient_condition);
     pc->set_patient_condition_index(c.patient_condition_index);
     pc->set_strength(MatchStrengthToProto(c.strength));
-    SetView(c.mesh_id,
-            [pc](const char* p, size_t n) { pc->set_mesh_id(p, n); });
+    pc->set_mesh_id(c.mesh_id.data(), c.mesh_id.size());
     pc->set_from_criteria(c.from_criteria);
   }
   if (r.nearest_site.has_value()) {
     const match::Site& s = r.nearest_site->site;
     v1::NearestSite* ps = out->mutable_nearest_site();
-    SetView(s.facility,
-            [ps](const char* p, size_t n) { ps->set_facility(p, n); });
-    SetView(s.city, [ps](const char* p, size_t n) { ps->set_city(p, n); });
-    SetView(s.state, [ps](const char* p, size_t n) { ps->set_state(p, n); });
-    SetView(s.country,
-            [ps](const char* p, size_t n) { ps->set_country(p, n); });
-    SetView(s.status, [ps](const char* p, size_t n) { ps->set_status(p, n); });
+    ps->set_facility(s.facility.data(), s.facility.size());
+    ps->set_city(s.city.data(), s.city.size());
+    ps->set_state(s.state.data(), s.state.size());
+    ps->set_country(s.country.data(), s.country.size());
+    ps->set_status(s.status.data(), s.status.size());
     ps->set_latitude(s.latitude);
     ps->set_longitude(s.longitude);
     ps->set_distance_km(r.nearest_site->distance_km);
