@@ -327,9 +327,11 @@ bool SymbolAfterConnector(std::string_view text, const Piece& cmp) {
 }
 
 // Runs one rule over `text`: unanchored from left to right, or (when
-// `starts` is given) anchored at each of those positions.
+// `starts` is given) anchored at each of those positions, where the name
+// match at starts[i] ends at name_ends[i].
 void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
-             const std::vector<int32_t>* starts, std::vector<Piece>* scratch,
+             const std::vector<int32_t>* starts,
+             const std::vector<int32_t>* name_ends, std::vector<Piece>* scratch,
              std::vector<Candidate>* out, CompileCounters* counters) {
   const MatchRule& rule = rules.rules()[rule_index];
   const int ngroups = rule.re->NumberOfCapturingGroups() + 1;
@@ -346,8 +348,10 @@ void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
     // its bit-state engine on the short extent where a capture search over
     // the rest of a long criterion falls back to the much slower NFA.
     Piece whole;
+    int32_t name_end = -1;
     if (starts != nullptr) {
       if (next_start >= starts->size()) break;
+      name_end = (*name_ends)[next_start];
       const auto at = static_cast<size_t>((*starts)[next_start++]);
       if (static_cast<int32_t>(at) < covered_until) continue;
       if (!rule.re->Match(text, at, text.size(), RE2::ANCHOR_START, &whole, 1)) {
@@ -364,7 +368,14 @@ void RunRule(std::string_view text, const RuleSet& rules, int rule_index,
     if (end == begin) continue;
     if (VetoedBy(text, rule, begin, end)) continue;
     pieces.resize(static_cast<size_t>(ngroups));
+    // The groups are all after the name: read them with the rest of the
+    // pattern after the name's own match when that parse exists (see
+    // MatchRule::after_name), else with the whole rule.
     if (ngroups > 1 &&
+        !(rule.after_name != nullptr && name_end >= begin && name_end <= end &&
+          rule.after_name->Match(text, static_cast<size_t>(name_end),
+                                 static_cast<size_t>(end), RE2::ANCHOR_BOTH,
+                                 pieces.data(), ngroups)) &&
         !rule.re->Match(text, static_cast<size_t>(begin), static_cast<size_t>(end),
                         RE2::ANCHOR_BOTH, pieces.data(), ngroups)) {
       continue;
@@ -641,7 +652,8 @@ void ExtractCandidates(std::string_view text, const RuleSet& rules,
       const MatchRule& rule = rules.rules()[r];
       if (rule.section != RuleSection::kAny && rule.section != here) continue;
       RunRule(text, rules, r, rule.anchored_at_name ? starts : nullptr,
-              &rule_pieces, &cands, counters);
+              starts != nullptr ? &name_ends.back() : nullptr, &rule_pieces,
+              &cands, counters);
     }
   }
 

@@ -203,6 +203,51 @@ absl::Status Invalid(const SourceLocation& loc, std::string_view what,
                    common::ToAbsl(message)));
 }
 
+// The rest of a rule after its leading name (MatchRule::after_name), or
+// null when it would not give the rule's submatches: it must compile with
+// the rule's options and have exactly the rule's capture groups (a name
+// without groups keeps the numbering). Not counted in pattern_count().
+std::unique_ptr<RE2> CompileAfterName(const std::string& rest, const RE2& rule) {
+  // The rule must be the name concatenated with `rest`: no repetition
+  // operator right after the name, no alternation at the top level of rest.
+  if (rest.empty() || std::strchr("*+?{", rest[0]) != nullptr) return nullptr;
+  int depth = 0;
+  for (size_t i = 0; i < rest.size(); ++i) {
+    const char c = rest[i];
+    if (c == '\\') {
+      if (i + 1 < rest.size() && rest[i + 1] == 'Q') return nullptr;  // \Q...\E
+      ++i;
+    } else if (c == '[') {  // a class: up to its closing bracket
+      size_t j = i + 1;
+      if (j < rest.size() && rest[j] == '^') ++j;
+      if (j < rest.size() && rest[j] == ']') ++j;
+      for (; j < rest.size() && rest[j] != ']'; ++j) {
+        if (rest[j] == '\\') {
+          ++j;
+        } else if (rest[j] == '[' && j + 1 < rest.size() && rest[j + 1] == ':') {
+          const size_t close = rest.find(":]", j + 2);
+          if (close == std::string::npos) return nullptr;
+          j = close + 1;
+        }
+      }
+      i = j;
+    } else if (c == '(') {
+      ++depth;
+    } else if (c == ')') {
+      if (--depth < 0) return nullptr;
+    } else if (c == '|' && depth == 0) {
+      return nullptr;
+    }
+  }
+  auto re = std::make_unique<RE2>(rest, rule.options());
+  if (!re->ok() || re->NumberOfCapturingGroups() != rule.NumberOfCapturingGroups() ||
+      re->NamedCapturingGroups() != rule.NamedCapturingGroups() ||
+      re->ProgramSize() >= rule.ProgramSize()) {
+    return nullptr;
+  }
+  return re;
+}
+
 }  // namespace
 
 // Values of the template-only macros {{NAME}} and {{UNIT}}.
@@ -752,6 +797,13 @@ absl::Status RuleSetBuilder::BuildRules() {
         TRIALMATCH_ASSIGN_OR_RETURN(
             r.re, Compile(expanded, m.case_sensitive(), loc, r.id));
         TRIALMATCH_RETURN_IF_ERROR(FillGroups(&r, r.id));
+        if (r.anchored_at_name && fam.name_re->NumberOfCapturingGroups() == 0) {
+          TRIALMATCH_ASSIGN_OR_RETURN(
+              std::string rest,
+              Expand(std::string_view(t.pattern()).substr(std::strlen("{{NAME}}")),
+                     ctx, it->second.second, r.id + " (template " + form + ")"));
+          r.after_name = CompileAfterName(rest, *r.re);
+        }
         TRIALMATCH_RETURN_IF_ERROR(
             compile_vetoes(m.veto(), m.case_sensitive(), loc, r.id, &r));
         fam.rules.push_back(static_cast<int>(set_->rules_.size()));

@@ -154,6 +154,16 @@ struct MatchRule {
   // anchored at each occurrence of the name (RuleFamily::name_re), which is
   // much cheaper than an unanchored search.
   bool anchored_at_name = false;
+  // For an anchored_at_name rule whose name has no capturing group: the
+  // pattern without its leading name, with the same groups in the same
+  // order (null otherwise). When the rule matches [b, e) and the name's own
+  // leftmost-first match at b ends at n, RE2's submatches of the rule are
+  // the name followed by this pattern's submatches on [n, e) whenever it
+  // matches there (the rule's first-priority parse takes the name's
+  // first-priority parse if the rest can follow it). The program is a
+  // fraction of the rule's, small enough for RE2's bit-state engine where
+  // the whole rule needs the NFA.
+  std::unique_ptr<RE2> after_name;
 };
 
 // A set of rules sharing one trigger in the RE2::Set.

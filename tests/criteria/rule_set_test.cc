@@ -228,6 +228,100 @@ TEST(RuleSetHolderTest, FailedReloadKeepsThePreviousSet) {
   EXPECT_NE(holder.Get()->version(), v1);
 }
 
+// MatchRule::after_name must give exactly the rule's own submatches wherever
+// it is used: at each occurrence of the measurement's name where the rule
+// matches and the rest matches after the name's own match.
+TEST(RuleSetTest, AfterNameReadsTheRulesOwnSubmatches) {
+  auto rs = RuleSet::LoadSources(ProjectSources());
+  ASSERT_TRUE(rs.ok()) << rs.status();
+  const RuleSet& set = **rs;
+  std::vector<std::string> texts;
+  for (const ExampleDef& ex : set.examples()) texts.push_back(ex.text);
+  for (const char* t : {
+           "Hb >= 9 g/dL; ANC >= 1,500/mm3 and platelets >= 100 x 10^9/L",
+           "AST (SGOT) and ALT (SGPT) <= 2.5 x ULN (<= 5 x ULN with liver metastases)",
+           "serum creatinine level of 1.5 mg/dL or less, bilirubin within normal limits",
+           "ECOG performance status 0-1; Karnofsky 70-100%; BMI 18.5 - 35 kg/m2",
+           "hemoglobin level greater than or equal to (>=) 10 g/dl",
+       }) {
+    texts.emplace_back(t);
+  }
+  int rules_with_rest = 0;
+  int compared = 0;
+  for (const RuleFamily& fam : set.families()) {
+    if (fam.name_re == nullptr) continue;
+    for (int r : fam.rules) {
+      const MatchRule& rule = set.rules()[r];
+      if (rule.after_name == nullptr) continue;
+      ++rules_with_rest;
+      ASSERT_TRUE(rule.anchored_at_name) << rule.id;
+      const int n = rule.re->NumberOfCapturingGroups() + 1;
+      ASSERT_EQ(rule.after_name->NumberOfCapturingGroups() + 1, n) << rule.id;
+      for (const std::string& text : texts) {
+        re2::StringPiece name;
+        size_t pos = 0;
+        while (pos <= text.size() &&
+               fam.name_re->Match(text, pos, text.size(), RE2::UNANCHORED, &name, 1)) {
+          const size_t b = static_cast<size_t>(name.data() - text.data());
+          const size_t e = b + name.size();
+          pos = e > b ? e : b + 1;
+          re2::StringPiece whole;
+          if (e == b || !rule.re->Match(text, b, text.size(), RE2::ANCHOR_START, &whole, 1)) {
+            continue;
+          }
+          const size_t end = b + whole.size();
+          std::vector<re2::StringPiece> full(n);
+          std::vector<re2::StringPiece> rest(n);
+          ASSERT_TRUE(rule.re->Match(text, b, end, RE2::ANCHOR_BOTH, full.data(), n));
+          if (e > end || !rule.after_name->Match(text, e, end, RE2::ANCHOR_BOTH,
+                                                 rest.data(), n)) {
+            continue;
+          }
+          ++compared;
+          for (int g = 1; g < n; ++g) {
+            EXPECT_EQ(full[g].data(), rest[g].data()) << rule.id << " group " << g << ": " << text;
+            EXPECT_EQ(full[g].size(), rest[g].size()) << rule.id << " group " << g << ": " << text;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_GE(rules_with_rest, 40);
+  EXPECT_GE(compared, 100);
+}
+
+// The rest after the name is only used when the rule is the name followed by
+// it: not after an alternation at the top level, a repetition of the name,
+// or a name with its own capturing group.
+TEST(RuleSetTest, AfterNameOnlyForANameFollowedByTheRest) {
+  auto rs = LoadWith(R"pb(
+    template { name: "ZZ_ALT"
+               pattern: '{{NAME}}\\s*(?P<cmp>>=)\\s*(?P<value>\\d+)|zz\\s*(?P<value_2>\\d+)' }
+    template { name: "ZZ_REPEAT"
+               pattern: '{{NAME}}+\\s*(?P<cmp>>=)\\s*(?P<value>\\d+)' }
+    measurement { id: "lab.zz_plain"  quantity: "hemoglobin"  name: '\\bzzname\\b'
+                  form: "ZZ_ALT"  form: "ZZ_REPEAT"  form: "BOUND" }
+    measurement { id: "lab.zz_group"  quantity: "hemoglobin"  name: '\\b(zz)group\\b'
+                  form: "BOUND" }
+  )pb");
+  ASSERT_TRUE(rs.ok()) << rs.status();
+  auto rule = [&](std::string_view id) -> const MatchRule* {
+    for (const MatchRule& r : (*rs)->rules()) {
+      if (r.id == id) return &r;
+    }
+    return nullptr;
+  };
+  for (const char* id : {"lab.zz_plain.zz_alt", "lab.zz_plain.zz_repeat",
+                         "lab.zz_plain.bound", "lab.zz_group.bound"}) {
+    ASSERT_NE(rule(id), nullptr) << id;
+    EXPECT_TRUE(rule(id)->anchored_at_name) << id;
+  }
+  EXPECT_EQ(rule("lab.zz_plain.zz_alt")->after_name, nullptr);
+  EXPECT_EQ(rule("lab.zz_plain.zz_repeat")->after_name, nullptr);
+  EXPECT_NE(rule("lab.zz_plain.bound")->after_name, nullptr);
+  EXPECT_EQ(rule("lab.zz_group.bound")->after_name, nullptr);
+}
+
 TEST(RuleSetHolderTest, ConcurrentReadersDuringSwaps) {
   auto rs = RuleSet::LoadSources(ProjectSources());
   ASSERT_TRUE(rs.ok());
