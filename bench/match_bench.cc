@@ -59,6 +59,7 @@
 #include "criteria/rule_set.h"
 #include "match/matcher.h"
 #include "match/snapshot.h"
+#include "match/snapshot_io.h"
 #include "model/study.h"
 #include "patient/json_reader.h"
 
@@ -87,6 +88,12 @@ ABSL_FLAG(bool, explanations, true, "MatchOptions::include_explanations");
 ABSL_FLAG(int, tail, 0,
           "print the N slowest Match calls (CPU time) of each latency run "
           "with their MatchStats, to see what makes the tail");
+ABSL_FLAG(std::string, snapshot_file, "",
+          "read the snapshot of the largest size from this file (the "
+          "<store>.snapshot that `trialmatch match|serve` writes for a store "
+          "imported from gen_corpus output with the same seed and size, "
+          "--statuses=ALL) instead of generating and compiling it: seconds "
+          "instead of minutes at 100k; its Build row is then skipped");
 ABSL_FLAG(bool, callgrind, false,
           "only the patient mix on the largest size, once, with callgrind "
           "collection around it");
@@ -167,6 +174,7 @@ struct World {
   // The snapshot of the size being benchmarked (Build/N replaces it).
   int64_t size = -1;
   std::shared_ptr<const match::Snapshot> snap;
+  int64_t largest = -1;  // the last of --sizes (--snapshot_file)
 };
 World* world = nullptr;
 
@@ -248,6 +256,29 @@ void Rebuild(int64_t n, BuildTimes* t) {
 // (--benchmark_filter).
 void Ready(int64_t size) {
   if (world->snap != nullptr && world->size == size) return;
+  if (const std::string path = absl::GetFlag(FLAGS_snapshot_file);
+      !path.empty() && size == world->largest) {
+    world->snap.reset();
+    world->size = -1;
+    const auto t0 = Clock::now();
+    absl::StatusOr<match::SnapshotKey> key = match::ReadSnapshotKey(path);
+    absl::StatusOr<std::shared_ptr<const match::Snapshot>> snap =
+        key.ok() ? match::ReadSnapshot(path, *key, {.rules = world->rules})
+                 : absl::StatusOr<std::shared_ptr<const match::Snapshot>>(
+                       key.status());
+    if (!snap.ok() || (*snap)->size() != static_cast<size_t>(size)) {
+      std::fprintf(stderr, "match_bench: --snapshot_file %s: %s\n",
+                   path.c_str(),
+                   snap.ok() ? "holds another number of studies than the size"
+                             : snap.status().ToString().c_str());
+      std::exit(1);
+    }
+    world->snap = *std::move(snap);
+    world->size = size;
+    std::fprintf(stderr, "match_bench: read %" PRId64 " studies in %.2f s\n",
+                 size, Seconds(t0, Clock::now()));
+    return;
+  }
   BuildTimes t;
   Rebuild(size, &t);
   std::fprintf(stderr,
@@ -498,9 +529,8 @@ int Run() {
   std::fflush(stdout);
 
   if (absl::GetFlag(FLAGS_callgrind)) {
-    BuildTimes t;
-    w.snap =
-        BuildSnapshot(sizes.back(), absl::GetFlag(FLAGS_build_threads), &t);
+    w.largest = sizes.back();
+    Ready(sizes.back());
     match::MatchOptions options = w.options;
     options.top_k = static_cast<int>(top_ks.front());
     size_t results = 0;
@@ -521,13 +551,17 @@ int Run() {
       static_cast<benchmark::IterationCount>(BrutePatients());
   const int threads = absl::GetFlag(FLAGS_threads);
   const double batch_seconds = absl::GetFlag(FLAGS_batch_seconds);
+  w.largest = sizes.back();
+  const bool from_file = !absl::GetFlag(FLAGS_snapshot_file).empty();
   for (int64_t n : sizes) {
-    benchmark::RegisterBenchmark("Build", BM_Build)
-        ->ArgName("studies")
-        ->Arg(n)
-        ->Iterations(1)
-        ->UseManualTime()
-        ->Unit(benchmark::kSecond);
+    if (!from_file || n != w.largest) {
+      benchmark::RegisterBenchmark("Build", BM_Build)
+          ->ArgName("studies")
+          ->Arg(n)
+          ->Iterations(1)
+          ->UseManualTime()
+          ->Unit(benchmark::kSecond);
+    }
     for (int64_t k : top_ks) {
       benchmark::RegisterBenchmark("Match", BM_Match)
           ->ArgNames({"studies", "top_k"})

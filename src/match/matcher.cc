@@ -193,9 +193,29 @@ struct Queued {
   MatchStrength relevance;
 };
 
+// Index of a strength's candidate bitmap (Scratch::by_strength).
+int StrengthClass(MatchStrength m) {
+  switch (m) {
+    case MatchStrength::kExact:
+      return 0;
+    case MatchStrength::kBroader:
+      return 1;
+    case MatchStrength::kAncestor:
+    case MatchStrength::kNone:
+      break;
+  }
+  return 2;
+}
+
+struct Pending {
+  Ranked bound;  // the patient's bound; bound.study is the study
+  MatchStrength relevance;
+};
+
 struct Scratch {
-  std::vector<uint64_t> bitmap;       // candidates
-  std::vector<uint8_t> strength_of;   // by study
+  // Related studies by by_bound rank: exact, broader, ancestor.
+  std::vector<uint64_t> by_strength[3];
+  std::vector<Pending> pending;       // best-first walk
   std::vector<Queued> queued;         // first-pass survivors
   std::vector<uint32_t> bucket_of;    // parallel to queued
   std::vector<uint32_t> start, next;  // counting sort
@@ -323,35 +343,36 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   }
   stats.used_index = require_relevance && !options.evaluate_all;
 
-  // Candidates as a bitmap (visited in NCT order) and, from the posting
-  // list that found each, its relevance strength: the same value the
-  // evaluator's Relevance() computes (docs/match.md, "Candidates").
-  // Per-thread scratch reused across calls: the study-sized arrays would
-  // otherwise be allocated (and the allocator's free lists consolidated)
-  // on every call.
+  // Candidates from the relevance posting lists, which hold positions in
+  // the snapshot's static best-bound order (by_bound ranks): one bitmap over
+  // ranks per match strength, each study in its strongest class only (the
+  // strength the evaluator's Relevance() computes; docs/match.md,
+  // "Candidates"). Per-thread scratch reused across calls.
   Scratch& scratch = ThreadScratch();
-  std::vector<uint64_t>& bitmap = scratch.bitmap;
-  std::vector<uint8_t>& strength_of = scratch.strength_of;
   if (stats.used_index) {
-    bitmap.assign((snapshot.size() + 63) / 64, 0);
-    strength_of.assign(snapshot.size(), 0);
+    const size_t words = (snapshot.size() + 63) / 64;
+    for (std::vector<uint64_t>& b : scratch.by_strength) b.assign(words, 0);
     auto mark = [&](const std::vector<uint32_t>* list, MatchStrength m) {
       if (list == nullptr) return;
-      const auto v = static_cast<uint8_t>(m);
-      for (uint32_t si : *list) {
-        bitmap[si >> 6] |= uint64_t{1} << (si & 63);
-        strength_of[si] = std::max(strength_of[si], v);
-      }
+      std::vector<uint64_t>& bits = scratch.by_strength[StrengthClass(m)];
+      for (uint32_t r : *list) bits[r >> 6] |= uint64_t{1} << (r & 63);
     };
     for (uint32_t k : facts.all_ids) {
-      mark(snapshot.StudiesWithMesh(k), MatchStrength::kExact);
-      mark(snapshot.StudiesWithAncestor(k), MatchStrength::kAncestor);
+      mark(snapshot.RanksWithMesh(k), MatchStrength::kExact);
+      mark(snapshot.RanksWithAncestor(k), MatchStrength::kAncestor);
     }
     for (uint32_t k : facts.all_ancestors) {
-      mark(snapshot.StudiesWithMesh(k), MatchStrength::kBroader);
+      mark(snapshot.RanksWithMesh(k), MatchStrength::kBroader);
     }
     for (uint32_t k : facts.all_names) {
-      mark(snapshot.StudiesWithTerm(k), MatchStrength::kExact);
+      mark(snapshot.RanksWithTerm(k), MatchStrength::kExact);
+    }
+    std::vector<uint64_t>& exact = scratch.by_strength[0];
+    std::vector<uint64_t>& broader = scratch.by_strength[1];
+    std::vector<uint64_t>& ancestor = scratch.by_strength[2];
+    for (size_t i = 0; i < words; ++i) {
+      broader[i] &= ~exact[i];
+      ancestor[i] &= ~(exact[i] | broader[i]);
     }
   }
 
@@ -439,14 +460,17 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     return bound_with_key(keys[si], si, certainly_unknown, relevance,
                           proximity);
   };
-  auto bound_of = [&](uint32_t si, MatchStrength relevance, double proximity) {
-    const internal::StudyKey& k = keys[si];
+  auto bound_of_key = [&](const internal::StudyKey& k, uint32_t si,
+                          MatchStrength relevance, double proximity) {
     uint32_t certain = k.always_unknown;
     for (uint32_t i = 0; i < k.facts_count; ++i) {
       const internal::FactCount& fc = fact_counts[k.facts_begin + i];
       if ((missing >> fc.fact) & 1u) certain += fc.count;
     }
-    return bound_with(si, certain, relevance, proximity);
+    return bound_with_key(k, si, certain, relevance, proximity);
+  };
+  auto bound_of = [&](uint32_t si, MatchStrength relevance, double proximity) {
+    return bound_of_key(keys[si], si, relevance, proximity);
   };
   auto cannot_rank = [&](const Ranked& bound) {
     return prune && heap.size() == static_cast<size_t>(options.top_k) &&
@@ -606,12 +630,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       ++stats.gated;
       return absl::OkStatus();
     }
-    MatchStrength relevance = MatchStrength::kNone;
-    if (stats.used_index) {
-      relevance = static_cast<MatchStrength>(strength_of[si]);
-    } else if (has_conditions) {
-      relevance = evaluator.Relevance(si);
-    }
+    const MatchStrength relevance =
+        has_conditions ? evaluator.Relevance(si) : MatchStrength::kNone;
     if (require_relevance && relevance == MatchStrength::kNone) {
       return absl::OkStatus();
     }
@@ -631,7 +651,102 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   };
 
   if (stats.used_index) {
-    if (absl::Status s = ForEachBit(bitmap, first); !s.ok()) return s;
+    // Best first over the three strength classes, each walked in rank order
+    // (its static bound, with the class's strength, never increases along
+    // it). A candidate's patient bound (status, gate, facts the patient
+    // lacks, proximity cap) is at most its static one; it waits in
+    // `pending` until no unseen candidate can beat it, so studies are
+    // evaluated in exact bound order, and the walk ends at the first static
+    // bound that cannot rank: the rest of the related studies is never read.
+    const std::vector<uint32_t>& order = snapshot.by_bound();
+    const std::vector<internal::StudyKey>& ordered_keys =
+        snapshot.keys_by_bound();
+    struct Stream {
+      const std::vector<uint64_t>* bits;
+      MatchStrength strength;
+      size_t word = 0;
+      uint64_t rest = 0;  // bits of `word` not taken yet
+      uint32_t rank = 0;
+      bool done = false;
+      Ranked head;  // static bound of `rank`
+    };
+    Stream streams[3] = {{&scratch.by_strength[0], MatchStrength::kExact},
+                         {&scratch.by_strength[1], MatchStrength::kBroader},
+                         {&scratch.by_strength[2], MatchStrength::kAncestor}};
+    auto advance = [&](Stream& st) {
+      const std::vector<uint64_t>& bits = *st.bits;
+      while (st.rest == 0) {
+        if (++st.word >= bits.size()) {
+          st.done = true;
+          return;
+        }
+        st.rest = bits[st.word];
+      }
+      const int bit = __builtin_ctzll(st.rest);
+      st.rest &= st.rest - 1;
+      st.rank = static_cast<uint32_t>(st.word * 64 + bit);
+      const internal::StudyKey& k = ordered_keys[st.rank];
+      st.head = bound_with_key(k, order[st.rank], k.always_unknown, st.strength,
+                               best_proximity);
+    };
+    for (Stream& st : streams) {
+      st.rest = st.bits->empty() ? 0 : st.bits->front();
+      advance(st);
+    }
+    // Candidates whose patient bound may rank, best bound at the front.
+    std::vector<Pending>& pending = scratch.pending;
+    pending.clear();
+    auto worse = [](const Pending& a, const Pending& b) {
+      return Better(b.bound, a.bound);
+    };
+    while (true) {
+      Stream* best = nullptr;
+      for (Stream& st : streams) {
+        if (!st.done && (best == nullptr || Better(st.head, best->head))) {
+          best = &st;
+        }
+      }
+      if (!pending.empty() &&
+          (best == nullptr || !Better(best->head, pending.front().bound))) {
+        std::pop_heap(pending.begin(), pending.end(), worse);
+        const Pending p = pending.back();
+        pending.pop_back();
+        if (options.interrupt && ++since_check >= kInterruptStride) {
+          since_check = 0;
+          if (absl::Status s = options.interrupt(); !s.ok()) return s;
+        }
+        evaluate(p.bound.study, p.relevance);
+        continue;
+      }
+      if (best == nullptr) break;
+      if (cannot_rank(best->head)) {
+        // Nothing unseen can rank, and everything pending is worse still.
+        stats.pruned += pending.size();
+        break;
+      }
+      const uint32_t rank = best->rank;
+      const MatchStrength relevance = best->strength;
+      advance(*best);
+      ++stats.candidates;
+      if (options.interrupt && ++since_check >= kInterruptStride) {
+        since_check = 0;
+        if (absl::Status s = options.interrupt(); !s.ok()) return s;
+      }
+      const internal::StudyKey& k = ordered_keys[rank];
+      if (!status_ok[k.status]) continue;
+      if (gated(k)) {
+        ++stats.gated;
+        continue;
+      }
+      const Ranked b =
+          bound_of_key(k, order[rank], relevance, proximity_bound(k));
+      if (cannot_rank(b)) {
+        ++stats.pruned;
+        continue;
+      }
+      pending.push_back({b, relevance});
+      std::push_heap(pending.begin(), pending.end(), worse);
+    }
   } else if (prune && !any_linked) {
     // No condition to relate: relevance is NONE and the proximity bound the
     // same for every study, so the snapshot's static best-bound order

@@ -288,13 +288,13 @@ std::optional<uint16_t> Snapshot::StatusIndex(std::string_view status) const {
   return std::nullopt;
 }
 
-const std::vector<uint32_t>* Snapshot::StudiesWithMesh(uint32_t key) const {
+const std::vector<uint32_t>* Snapshot::RanksWithMesh(uint32_t key) const {
   return FindList(by_mesh_, key);
 }
-const std::vector<uint32_t>* Snapshot::StudiesWithAncestor(uint32_t key) const {
+const std::vector<uint32_t>* Snapshot::RanksWithAncestor(uint32_t key) const {
   return FindList(by_ancestor_, key);
 }
-const std::vector<uint32_t>* Snapshot::StudiesWithTerm(uint32_t key) const {
+const std::vector<uint32_t>* Snapshot::RanksWithTerm(uint32_t key) const {
   return FindList(by_term_, key);
 }
 
@@ -977,12 +977,17 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
   for (uint32_t si : s.by_bound_) s.keys_by_bound_.push_back(s.keys_[si]);
 
   // Posting lists from the relevance concepts, status lists.
+  // The relevance lists hold positions in by_bound_ (ranks), so that the
+  // matcher walks them best static bound first.
+  std::vector<uint32_t> rank_of(s.by_bound_.size());
+  for (uint32_t r = 0; r < s.by_bound_.size(); ++r) rank_of[s.by_bound_[r]] = r;
   s.by_status_.assign(s.statuses_.size(), {});
   for (uint32_t si = 0; si < s.compact_.size(); ++si) {
     const CompactStudy& cst = s.compact_[si];
     s.by_status_[cst.status].push_back(si);
-    auto post = [si](std::vector<uint32_t>& list) {
-      if (list.empty() || list.back() != si) list.push_back(si);
+    const uint32_t rank = rank_of[si];
+    auto post = [rank](std::vector<uint32_t>& list) {
+      if (list.empty() || list.back() != rank) list.push_back(rank);
     };
     for (uint32_t r = 0; r < cst.rel_count; ++r) {
       const Concept& c = s.concepts_[s.concept_refs_[cst.rel_begin + r]];
@@ -994,6 +999,9 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     }
   }
   for (auto& [key, anc] : s.ancestry_) SortUnique(&anc);
+  for (auto* index : {&s.by_mesh_, &s.by_ancestor_, &s.by_term_}) {
+    for (auto& [key, list] : *index) std::sort(list.begin(), list.end());
+  }
 
   // The flat arrays grew by doubling: give the slack back (up to half of
   // their memory).

@@ -398,10 +398,14 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   // Index of a status name ("RECRUITING"), or nullopt.
   std::optional<uint16_t> StatusIndex(std::string_view status) const;
 
-  // Posting lists (sorted study indexes), or nullptr.
-  const std::vector<uint32_t>* StudiesWithMesh(uint32_t key) const;
-  const std::vector<uint32_t>* StudiesWithAncestor(uint32_t key) const;
-  const std::vector<uint32_t>* StudiesWithTerm(uint32_t key) const;
+  // Relevance posting lists, or nullptr: the studies whose relevance
+  // concepts (conditions, inclusion conditions) carry the descriptor, have it
+  // as an ancestor, or are named by the term, as positions in by_bound()
+  // (ascending: best patient-independent bound first; by_bound()[r] is the
+  // study index).
+  const std::vector<uint32_t>* RanksWithMesh(uint32_t key) const;
+  const std::vector<uint32_t>* RanksWithAncestor(uint32_t key) const;
+  const std::vector<uint32_t>* RanksWithTerm(uint32_t key) const;
   const std::vector<uint32_t>& StudiesWithStatus(uint16_t status) const {
     return by_status_[status];
   }

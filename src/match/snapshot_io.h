@@ -49,8 +49,9 @@
 
 namespace trialmatch::match {
 
-// Version 1: the first layout.
-inline constexpr uint32_t kSnapshotFormatVersion = 3;
+// Version 1: the first layout; 2, 3: the structured gate in StudyKey;
+// 4: relevance posting lists hold by_bound ranks instead of study indexes.
+inline constexpr uint32_t kSnapshotFormatVersion = 4;
 
 // What a snapshot was built from. Two snapshots with equal keys (and the same
 // format version) are interchangeable.

@@ -179,8 +179,8 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
       return (p == nullptr) == (q == nullptr) && (p == nullptr || *p == *q);
     };
     EXPECT_TRUE(same_list(a.Ancestors(k), b.Ancestors(k))) << a.MeshId(k);
-    EXPECT_TRUE(same_list(a.StudiesWithMesh(k), b.StudiesWithMesh(k)));
-    EXPECT_TRUE(same_list(a.StudiesWithAncestor(k), b.StudiesWithAncestor(k)));
+    EXPECT_TRUE(same_list(a.RanksWithMesh(k), b.RanksWithMesh(k)));
+    EXPECT_TRUE(same_list(a.RanksWithAncestor(k), b.RanksWithAncestor(k)));
   }
   ASSERT_EQ(a.term_count(), b.term_count());
   for (uint32_t k = 0; k < a.term_count(); ++k) {
@@ -192,8 +192,8 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
     if (p != nullptr && q != nullptr) {
       EXPECT_EQ(*p, *q);
     }
-    const std::vector<uint32_t>* s = a.StudiesWithTerm(k);
-    const std::vector<uint32_t>* t = b.StudiesWithTerm(k);
+    const std::vector<uint32_t>* s = a.RanksWithTerm(k);
+    const std::vector<uint32_t>* t = b.RanksWithTerm(k);
     EXPECT_EQ(s == nullptr, t == nullptr);
     if (s != nullptr && t != nullptr) {
       EXPECT_EQ(*s, *t);
