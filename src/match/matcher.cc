@@ -212,10 +212,25 @@ struct Pending {
   MatchStrength relevance;
 };
 
+// A stream of the best-first walk (Matcher::Match): the ascending by_bound
+// ranks of a bitmap, all with one relevance and one proximity bound.
+struct Stream {
+  const uint64_t* words = nullptr;
+  size_t nwords = 0;
+  size_t word = 0;
+  uint64_t rest = 0;  // bits of `word` not taken yet
+  MatchStrength strength = MatchStrength::kNone;
+  double proximity = 0;
+  uint32_t rank = 0;  // the head
+  Ranked head;        // its static bound
+};
+
 struct Scratch {
   // Related studies by by_bound rank: exact, broader, ancestor.
   std::vector<uint64_t> by_strength[3];
-  std::vector<Pending> pending;       // best-first walk
+  std::vector<Stream> streams;  // best-first walk
+  std::vector<Stream*> live;
+  std::vector<Pending> pending;
   std::vector<Queued> queued;         // first-pass survivors
   std::vector<uint32_t> bucket_of;    // parallel to queued
   std::vector<uint32_t> start, next;  // counting sort
@@ -418,6 +433,12 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         !male && profile.pregnant == patient::Tristate::kUnknown);
   lacks(internal::kFactBreastfeeding,
         !male && profile.breastfeeding == patient::Tristate::kUnknown);
+  // Without a complete condition list an excluded condition is violated or
+  // UNKNOWN (evaluate.cc, EvalCondition), never satisfied.
+  lacks(internal::kFactConditionList, !facts.conditions_complete);
+  // A condition that links to nothing the snapshot knows matches no concept
+  // (facts.h): a required condition is then violated or UNKNOWN.
+  lacks(internal::kFactRequiredCondition, !any_linked);
   lacks(internal::kFactHealthyVolunteer,
         profile.healthy_volunteer == patient::Tristate::kUnknown &&
             profile.conditions.empty());
@@ -650,49 +671,43 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     return absl::OkStatus();
   };
 
-  if (stats.used_index) {
-    // Best first over the three strength classes, each walked in rank order
-    // (its static bound, with the class's strength, never increases along
-    // it). A candidate's patient bound (status, gate, facts the patient
-    // lacks, proximity cap) is at most its static one; it waits in
-    // `pending` until no unseen candidate can beat it, so studies are
-    // evaluated in exact bound order, and the walk ends at the first static
-    // bound that cannot rank: the rest of the related studies is never read.
-    const std::vector<uint32_t>& order = snapshot.by_bound();
-    const std::vector<internal::StudyKey>& ordered_keys =
-        snapshot.keys_by_bound();
-    struct Stream {
-      const std::vector<uint64_t>* bits;
-      MatchStrength strength;
-      size_t word = 0;
-      uint64_t rest = 0;  // bits of `word` not taken yet
-      uint32_t rank = 0;
-      bool done = false;
-      Ranked head;  // static bound of `rank`
-    };
-    Stream streams[3] = {{&scratch.by_strength[0], MatchStrength::kExact},
-                         {&scratch.by_strength[1], MatchStrength::kBroader},
-                         {&scratch.by_strength[2], MatchStrength::kAncestor}};
-    auto advance = [&](Stream& st) {
-      const std::vector<uint64_t>& bits = *st.bits;
-      while (st.rest == 0) {
-        if (++st.word >= bits.size()) {
-          st.done = true;
-          return;
-        }
-        st.rest = bits[st.word];
-      }
-      const int bit = __builtin_ctzll(st.rest);
-      st.rest &= st.rest - 1;
-      st.rank = static_cast<uint32_t>(st.word * 64 + bit);
-      const internal::StudyKey& k = ordered_keys[st.rank];
-      st.head = bound_with_key(k, order[st.rank], k.always_unknown, st.strength,
-                               best_proximity);
-    };
-    for (Stream& st : streams) {
-      st.rest = st.bits->empty() ? 0 : st.bits->front();
-      advance(st);
+  // Best-first walk over streams of by_bound ranks. Each stream is ascending
+  // and all of its studies share one relevance and one proximity bound, so
+  // its static bound never increases along it; the streams are merged best
+  // head first. A candidate's patient bound (status, gate, facts the
+  // patient lacks, the proximity cap of its sites) is at most its static
+  // one; it waits in `pending` until no unseen candidate can beat it, so
+  // studies are evaluated in exact bound order, and the walk ends at the
+  // first static bound that cannot rank: the rest is never read.
+  const std::vector<uint32_t>& order = snapshot.by_bound();
+  const std::vector<internal::StudyKey>& ordered_keys =
+      snapshot.keys_by_bound();
+  auto advance = [&](Stream& st) -> bool {
+    while (st.rest == 0) {
+      if (++st.word >= st.nwords) return false;
+      st.rest = st.words[st.word];
     }
+    const int bit = __builtin_ctzll(st.rest);
+    st.rest &= st.rest - 1;
+    st.rank = static_cast<uint32_t>(st.word * 64 + bit);
+    const internal::StudyKey& k = ordered_keys[st.rank];
+    st.head = bound_with_key(k, order[st.rank], k.always_unknown, st.strength,
+                             st.proximity);
+    return true;
+  };
+  auto walk = [&](std::vector<Stream>& streams) -> absl::Status {
+    std::vector<Stream*>& live = scratch.live;
+    live.clear();
+    for (Stream& st : streams) {
+      if (st.nwords == 0) continue;
+      st.word = 0;
+      st.rest = st.words[0];
+      if (advance(st)) live.push_back(&st);
+    }
+    auto stream_worse = [](const Stream* a, const Stream* b) {
+      return Better(b->head, a->head);
+    };
+    std::make_heap(live.begin(), live.end(), stream_worse);
     // Candidates whose patient bound may rank, best bound at the front.
     std::vector<Pending>& pending = scratch.pending;
     pending.clear();
@@ -700,12 +715,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       return Better(b.bound, a.bound);
     };
     while (true) {
-      Stream* best = nullptr;
-      for (Stream& st : streams) {
-        if (!st.done && (best == nullptr || Better(st.head, best->head))) {
-          best = &st;
-        }
-      }
+      const Stream* best = live.empty() ? nullptr : live.front();
       if (!pending.empty() &&
           (best == nullptr || !Better(best->head, pending.front().bound))) {
         std::pop_heap(pending.begin(), pending.end(), worse);
@@ -724,9 +734,16 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         stats.pruned += pending.size();
         break;
       }
-      const uint32_t rank = best->rank;
-      const MatchStrength relevance = best->strength;
-      advance(*best);
+      std::pop_heap(live.begin(), live.end(), stream_worse);
+      Stream& st = *live.back();
+      const uint32_t rank = st.rank;
+      const MatchStrength relevance = st.strength;
+      const double proximity = st.proximity;
+      if (advance(st)) {
+        std::push_heap(live.begin(), live.end(), stream_worse);
+      } else {
+        live.pop_back();
+      }
       ++stats.candidates;
       if (options.interrupt && ++since_check >= kInterruptStride) {
         since_check = 0;
@@ -738,8 +755,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         ++stats.gated;
         continue;
       }
-      const Ranked b =
-          bound_of_key(k, order[rank], relevance, proximity_bound(k));
+      const Ranked b = bound_of_key(k, order[rank], relevance,
+                                    std::min(proximity, proximity_bound(k)));
       if (cannot_rank(b)) {
         ++stats.pruned;
         continue;
@@ -747,6 +764,25 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       pending.push_back({b, relevance});
       std::push_heap(pending.begin(), pending.end(), worse);
     }
+    return absl::OkStatus();
+  };
+
+  std::vector<Stream>& streams = scratch.streams;
+  streams.clear();
+  if (stats.used_index) {
+    // The three strength classes of the related studies.
+    const MatchStrength classes[3] = {MatchStrength::kExact,
+                                      MatchStrength::kBroader,
+                                      MatchStrength::kAncestor};
+    for (int c = 0; c < 3; ++c) {
+      Stream st;
+      st.words = scratch.by_strength[c].data();
+      st.nwords = scratch.by_strength[c].size();
+      st.strength = classes[c];
+      st.proximity = best_proximity;
+      streams.push_back(st);
+    }
+    if (absl::Status s = walk(streams); !s.ok()) return s;
   } else if (prune && !any_linked) {
     // No condition to relate: relevance is NONE and the proximity bound the
     // same for every study, so the snapshot's static best-bound order
@@ -756,9 +792,6 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     // recruiting study, ~5 ms p50 at 100k, against ~0.3 ms here;
     // docs/match_bench.md.)
     // Sequentially over keys_by_bound (keys() is in NCT order).
-    const std::vector<uint32_t>& order = snapshot.by_bound();
-    const std::vector<internal::StudyKey>& ordered_keys =
-        snapshot.keys_by_bound();
     for (size_t j = 0; j < order.size(); ++j) {
       const uint32_t si = order[j];
       const internal::StudyKey& k = ordered_keys[j];
@@ -814,13 +847,13 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     start.assign(kBuckets + 1, 0);
     for (uint32_t b : bucket_of) ++start[b + 1];
     for (int b = 0; b < kBuckets; ++b) start[b + 1] += start[b];
-    std::vector<uint32_t>& order = scratch.order;
-    order.resize(queued.size());
+    std::vector<uint32_t>& sorted = scratch.order;
+    sorted.resize(queued.size());
     {
       std::vector<uint32_t>& next = scratch.next;
       next.assign(start.begin(), start.end() - 1);
       for (uint32_t i = 0; i < queued.size(); ++i)
-        order[next[bucket_of[i]]++] = i;
+        sorted[next[bucket_of[i]]++] = i;
     }
     for (int b = 0; b < kBuckets; ++b) {
       if (start[b] == start[b + 1]) continue;
@@ -843,7 +876,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
           since_check = 0;
           if (absl::Status s = options.interrupt(); !s.ok()) return s;
         }
-        evaluate(queued[order[i]].study, queued[order[i]].relevance);
+        evaluate(queued[sorted[i]].study, queued[sorted[i]].relevance);
       }
     }
   }

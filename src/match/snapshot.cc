@@ -288,6 +288,12 @@ std::optional<uint16_t> Snapshot::StatusIndex(std::string_view status) const {
   return std::nullopt;
 }
 
+void Snapshot::DeriveIndexes() {
+  keys_by_bound_.clear();
+  keys_by_bound_.reserve(by_bound_.size());
+  for (uint32_t si : by_bound_) keys_by_bound_.push_back(keys_[si]);
+}
+
 const std::vector<uint32_t>* Snapshot::RanksWithMesh(uint32_t key) const {
   return FindList(by_mesh_, key);
 }
@@ -530,6 +536,10 @@ struct SnapshotBuilder::State {
       case Kind::kHealthyVolunteers:
         return p.accepts_healthy_volunteers ? -1
                                             : internal::kFactHealthyVolunteer;
+      case Kind::kCondition:
+        return p.polarity() == criteria::Polarity::kExclusion
+                   ? internal::kFactConditionList
+                   : internal::kFactRequiredCondition;
       default:
         break;
     }
@@ -973,8 +983,6 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
               if (sa != sb) return sa > sb;
               return a < b;
             });
-  s.keys_by_bound_.reserve(s.by_bound_.size());
-  for (uint32_t si : s.by_bound_) s.keys_by_bound_.push_back(s.keys_[si]);
 
   // Posting lists from the relevance concepts, status lists.
   // The relevance lists hold positions in by_bound_ (ranks), so that the
@@ -999,6 +1007,7 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
     }
   }
   for (auto& [key, anc] : s.ancestry_) SortUnique(&anc);
+  s.DeriveIndexes();
   for (auto* index : {&s.by_mesh_, &s.by_ancestor_, &s.by_term_}) {
     for (auto& [key, list] : *index) std::sort(list.begin(), list.end());
   }

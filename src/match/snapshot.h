@@ -221,12 +221,18 @@ struct CompactStudy {
 // bound: a predicate on a fact the patient lacks is certainly UNKNOWN.
 // Quantities use their index in Snapshot::quantities() (below kFactFirst);
 // the rest are fixed classes. Bits of a 64-bit mask.
-inline constexpr int kFactFirst = 58;
+inline constexpr int kFactFirst = 57;
+// A required condition: never satisfied when no patient condition links to
+// anything the snapshot knows (none given, or none known).
+inline constexpr int kFactRequiredCondition = 57;
 inline constexpr int kFactPerformance = 58;  // ECOG or Karnofsky
 inline constexpr int kFactSex = 59;          // sex, for a sex requirement
 inline constexpr int kFactPregnancy = 60;
 inline constexpr int kFactBreastfeeding = 61;
 inline constexpr int kFactHealthyVolunteer = 62;  // for "does not accept"
+// An excluded condition: never satisfied unless the patient's condition list
+// is complete (else the patient has it, violated, or it is UNKNOWN).
+inline constexpr int kFactConditionList = 63;
 
 // How many counted units of a study depend on one fact.
 struct FactCount {
@@ -412,6 +418,9 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
 
  private:
   friend class SnapshotBuilder;
+  // The derived lookups, rebuilt rather than stored: keys_by_bound_ (keys_
+  // in by_bound_ order).
+  void DeriveIndexes();
   friend struct internal::SnapshotCodec;  // snapshot_io.h
   Snapshot() = default;
 

@@ -318,7 +318,7 @@ void Fields(V& v, SnapshotKey& k) {
 
 // Every member but options_ (given to the reader), mesh_key_ / term_key_
 // (the inverses of mesh_ids_ / terms_, rebuilt) and keys_by_bound_ (keys_ in
-// by_bound_ order, rebuilt).
+// by_bound_ order, rebuilt: Snapshot::DeriveIndexes).
 template <typename V>
 void internal::SnapshotCodec::Fields(V& v, Snapshot& s) {
   v.Records(s.strings_);
@@ -1043,10 +1043,8 @@ absl::Status internal::SnapshotCodec::Validate(const Snapshot& s) {
 }
 
 absl::Status internal::SnapshotCodec::RebuildLookups(Snapshot& s) {
-  // keys_by_bound_ is keys_ in by_bound_ order (by_bound_ validated).
-  s.keys_by_bound_.clear();
-  s.keys_by_bound_.reserve(s.by_bound_.size());
-  for (uint32_t si : s.by_bound_) s.keys_by_bound_.push_back(s.keys_[si]);
+  // keys_by_bound_ (by_bound_ validated).
+  s.DeriveIndexes();
   s.mesh_key_.reserve(s.mesh_ids_.size());
   for (size_t i = 0; i < s.mesh_ids_.size(); ++i) {
     if (!s.mesh_key_.emplace(s.mesh_ids_[i], static_cast<uint32_t>(i)).second) {

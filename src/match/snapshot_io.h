@@ -50,8 +50,10 @@
 namespace trialmatch::match {
 
 // Version 1: the first layout; 2, 3: the structured gate in StudyKey;
-// 4: relevance posting lists hold by_bound ranks instead of study indexes.
-inline constexpr uint32_t kSnapshotFormatVersion = 4;
+// 4: relevance posting lists hold by_bound ranks instead of study indexes;
+// 5: fact counts include conditions (kFactConditionList,
+// kFactRequiredCondition).
+inline constexpr uint32_t kSnapshotFormatVersion = 5;
 
 // What a snapshot was built from. Two snapshots with equal keys (and the same
 // format version) are interchangeable.

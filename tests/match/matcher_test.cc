@@ -320,6 +320,79 @@ TEST(RankingTest, PruningNeverChangesResults) {
   }
 }
 
+TEST(RankingTest, ConditionFactsInTheBoundNeverChangeResults) {
+  // The bound counts excluded conditions as certainly unfavourable without a
+  // complete condition list, and required conditions when no patient
+  // condition links to anything: for every patient shape, top_k and verdict
+  // filter, the pruned ranking is the brute-force one.
+  std::vector<TestStudy> studies;
+  auto with = [&](std::string id, std::vector<std::vector<Predicate>> crits,
+                  std::vector<model::MeshTerm> conditions = {}) {
+    TestStudy s(std::move(id));
+    if (!conditions.empty()) s.Conditions(conditions);
+    s.Criterion({Age(18, std::nullopt)});
+    for (std::vector<Predicate>& c : crits) s.Criterion(std::move(c));
+    studies.push_back(std::move(s));
+  };
+  const criteria::ConditionConcept t2d =
+      Concept("type 2 diabetes", {"D003924"}, {"D003920"});
+  const criteria::ConditionConcept hf = Concept("heart failure", {"D006333"});
+  with("NCT00000301", {{HasCondition({t2d}, kIncl)}}, {kType2Diabetes});
+  with("NCT00000302", {{HasCondition({hf}, kExcl)}});
+  with("NCT00000303",
+       {{HasCondition({t2d}, kIncl)}, {HasCondition({hf}, kExcl)}},
+       {kType2Diabetes});
+  with("NCT00000304", {{HasCondition({hf}, kExcl)},
+                       {HasCondition({Concept("stroke")}, kExcl)},
+                       {Simple(Kind::kOther, kIncl)}});
+  with("NCT00000305", {});
+  with("NCT00000306", {{Simple(Kind::kOther, kIncl)}});
+  with("NCT00000307", {{HasCondition({t2d}, kIncl), HasCondition({hf}, kIncl)}},
+       {kType2Diabetes});
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(studies);
+  const std::vector<patient::Profile> patients = {
+      PatientBuilder().Age(40).Build(),
+      PatientBuilder().Age(40).Complete().Build(),
+      PatientBuilder().Age(40).Mesh("D003924").Build(),
+      PatientBuilder().Age(40).Mesh("D003924").Complete().Build(),
+      PatientBuilder()
+          .Age(40)
+          .Mesh("D003924")
+          .Mesh("D006333")
+          .Complete()
+          .Build(),
+      PatientBuilder().Age(40).Text("no such condition anywhere").Build(),
+  };
+  size_t pruned_total = 0;
+  for (size_t pi = 0; pi < patients.size(); ++pi) {
+    for (bool related : {true, false}) {
+      for (int k = 1; k <= 8; ++k) {
+        for (const std::vector<Verdict>& verdicts :
+             std::vector<std::vector<Verdict>>{
+                 {}, {Verdict::kEligible, Verdict::kPossible}}) {
+          MatchOptions o = AllOptions();
+          o.require_condition_match = related;
+          o.top_k = k;
+          o.verdicts = verdicts;
+          ASSERT_OK_AND_ASSIGN(MatchResponse fast,
+                               Matcher().Match(*snap, patients[pi], o));
+          o.evaluate_all = true;
+          ASSERT_OK_AND_ASSIGN(MatchResponse full,
+                               Matcher().Match(*snap, patients[pi], o));
+          ASSERT_EQ(Ids(fast), Ids(full))
+              << "patient " << pi << " top_k " << k << " related " << related;
+          for (size_t i = 0; i < full.results.size(); ++i) {
+            EXPECT_EQ(fast.results[i].score, full.results[i].score);
+            EXPECT_EQ(fast.results[i].verdict, full.results[i].verdict);
+          }
+          pruned_total += fast.stats.pruned;
+        }
+      }
+    }
+  }
+  EXPECT_GT(pruned_total, 0u);  // the bound was exercised
+}
+
 TEST(RankingTest, VerdictFilters) {
   std::shared_ptr<const Snapshot> snap = SnapshotOf(RankingStudies());
   MatchOptions o = AllOptions();
