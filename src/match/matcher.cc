@@ -210,6 +210,8 @@ int StrengthClass(MatchStrength m) {
 struct Pending {
   Ranked bound;  // the patient's bound; bound.study is the study
   MatchStrength relevance;
+  const internal::StudyKey* key;  // in keys_by_bound()
+  uint32_t certain;               // certain_of(*key)
 };
 
 // A stream of the best-first walk (Matcher::Match): the ascending by_bound
@@ -476,22 +478,14 @@ absl::StatusOr<MatchResponse> Matcher::Match(
                            proximity);
     return bound;
   };
-  auto bound_with = [&](uint32_t si, uint32_t certainly_unknown,
-                        MatchStrength relevance, double proximity) {
-    return bound_with_key(keys[si], si, certainly_unknown, relevance,
-                          proximity);
-  };
-  auto bound_of_key = [&](const internal::StudyKey& k, uint32_t si,
-                          MatchStrength relevance, double proximity) {
+  // The study's units certainly not satisfied for this patient.
+  auto certain_of = [&](const internal::StudyKey& k) {
     uint32_t certain = k.always_unknown;
     for (uint32_t i = 0; i < k.facts_count; ++i) {
       const internal::FactCount& fc = fact_counts[k.facts_begin + i];
       if ((missing >> fc.fact) & 1u) certain += fc.count;
     }
-    return bound_with_key(k, si, certain, relevance, proximity);
-  };
-  auto bound_of = [&](uint32_t si, MatchStrength relevance, double proximity) {
-    return bound_of_key(keys[si], si, relevance, proximity);
+    return certain;
   };
   auto cannot_rank = [&](const Ranked& bound) {
     return prune && heap.size() == static_cast<size_t>(options.top_k) &&
@@ -520,10 +514,16 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     return 1.0 / (1.0 + km / options_.proximity_scale_km);
   };
 
-  // Second stage: distance, exact bound, evaluation, heap.
-  auto evaluate = [&](uint32_t si, MatchStrength relevance) {
+  // Second stage: distance, exact bound, evaluation, heap. `key` is the
+  // study's StudyKey (from keys() or keys_by_bound(), whichever the caller
+  // holds), `certain` its certain_of().
+  auto evaluate = [&](uint32_t si, MatchStrength relevance,
+                      const internal::StudyKey& key, uint32_t certain) {
     const CompactStudy& cs = compact[si];
-    if (cannot_rank(bound_of(si, relevance, best_proximity))) {
+    auto bound_at = [&](double proximity) {
+      return bound_with_key(key, si, certain, relevance, proximity);
+    };
+    if (cannot_rank(bound_at(best_proximity))) {
       ++stats.pruned;
       return;
     }
@@ -545,8 +545,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
           return;
         }
         if (cannot_rank(
-                bound_of(si, relevance,
-                         1.0 / (1.0 + min_km / options_.proximity_scale_km)))) {
+                bound_at(1.0 / (1.0 + min_km / options_.proximity_scale_km)))) {
           ++stats.pruned;
           return;
         }
@@ -566,7 +565,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         ++stats.outside_distance;
         return;
       }
-      if (cannot_rank(bound_of(si, relevance, proximity))) {
+      if (cannot_rank(bound_at(proximity))) {
         ++stats.pruned;
         return;
       }
@@ -575,15 +574,14 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     // for the study still to rank (the bound with that many certainly
     // UNKNOWN ranks): evaluation is abandoned beyond it.
     uint32_t max_unfavourable = 0xffffffffu;
-    const internal::StudyKey& key = keys[si];
     if (prune && !want_ineligible && key.exact &&
         heap.size() == static_cast<size_t>(options.top_k)) {
       uint32_t lo = 0;  // ranks (else the bound above pruned it)
       uint32_t hi = key.units;
-      if (cannot_rank(bound_with(si, hi, relevance, proximity))) {
+      if (cannot_rank(bound_with_key(key, si, hi, relevance, proximity))) {
         while (hi - lo > 1) {  // lo ranks, hi does not
           const uint32_t mid = lo + (hi - lo) / 2;
-          if (cannot_rank(bound_with(si, mid, relevance, proximity))) {
+          if (cannot_rank(bound_with_key(key, si, mid, relevance, proximity))) {
             hi = mid;
           } else {
             lo = mid;
@@ -657,10 +655,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       return absl::OkStatus();
     }
     if (!prune) {
-      evaluate(si, relevance);
+      evaluate(si, relevance, keys[si], certain_of(keys[si]));
       return absl::OkStatus();
     }
-    const Ranked b = bound_of(si, relevance, proximity_bound(keys[si]));
+    const Ranked b = bound_with_key(keys[si], si, certain_of(keys[si]),
+                                    relevance, proximity_bound(keys[si]));
     // Bucket: verdict cap, then score descending (multiplying by a power of
     // two is exact, so the bucket's upper edge bounds the score).
     const int q = std::clamp(static_cast<int>(b.score * kScoreBuckets), 0,
@@ -693,6 +692,15 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     const internal::StudyKey& k = ordered_keys[st.rank];
     st.head = bound_with_key(k, order[st.rank], k.always_unknown, st.strength,
                              st.proximity);
+    // The walk is bound by two cache misses per candidate: its fact counts
+    // (read when it is taken, soon: it heads its stream) and the next key.
+    __builtin_prefetch(fact_counts.data() + k.facts_begin);
+    if (st.rest != 0) {
+      const char* next = reinterpret_cast<const char*>(
+          ordered_keys.data() + st.word * 64 + __builtin_ctzll(st.rest));
+      __builtin_prefetch(next);
+      __builtin_prefetch(next + sizeof(internal::StudyKey) - 1);
+    }
     return true;
   };
   auto walk = [&](std::vector<Stream>& streams) -> absl::Status {
@@ -725,7 +733,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
           since_check = 0;
           if (absl::Status s = options.interrupt(); !s.ok()) return s;
         }
-        evaluate(p.bound.study, p.relevance);
+        evaluate(p.bound.study, p.relevance, *p.key, p.certain);
         continue;
       }
       if (best == nullptr) break;
@@ -755,13 +763,14 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         ++stats.gated;
         continue;
       }
-      const Ranked b = bound_of_key(k, order[rank], relevance,
-                                    std::min(proximity, proximity_bound(k)));
+      const uint32_t certain = certain_of(k);
+      const Ranked b = bound_with_key(k, order[rank], certain, relevance,
+                                      std::min(proximity, proximity_bound(k)));
       if (cannot_rank(b)) {
         ++stats.pruned;
         continue;
       }
-      pending.push_back({b, relevance});
+      pending.push_back({b, relevance, &k, certain});
       std::push_heap(pending.begin(), pending.end(), worse);
     }
     return absl::OkStatus();
@@ -822,7 +831,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         ++stats.pruned;
         continue;
       }
-      evaluate(si, MatchStrength::kNone);
+      evaluate(si, MatchStrength::kNone, k, certain_of(k));
     }
   } else if (!options.statuses.empty() && !options.evaluate_all) {
     // Status pre-filter: only the studies of the wanted statuses.
@@ -876,7 +885,9 @@ absl::StatusOr<MatchResponse> Matcher::Match(
           since_check = 0;
           if (absl::Status s = options.interrupt(); !s.ok()) return s;
         }
-        evaluate(queued[sorted[i]].study, queued[sorted[i]].relevance);
+        const uint32_t si = queued[sorted[i]].study;
+        evaluate(si, queued[sorted[i]].relevance, keys[si],
+                 certain_of(keys[si]));
       }
     }
   }
