@@ -108,13 +108,16 @@ struct Nearest {
 // The study's open sites are sorted by latitude: expand from the patient's
 // latitude outwards, always on the side with the smaller latitude gap, and
 // stop when that gap alone (a lower bound of the distance) is no better
-// than the best site found. Ties keep the site found first.
-Nearest FindNearest(const Snapshot& s, const CompactStudy& cs,
-                    const PatientPoint& patient) {
+// than the best site found. Ties keep the lower index. Only sites within
+// `max_chord2` count: with none, open_site is kNoId (the search stops once
+// the latitude gap exceeds it).
+Nearest FindNearest(
+    const Snapshot& s, const CompactStudy& cs, const PatientPoint& patient,
+    double max_chord2 = std::numeric_limits<double>::infinity()) {
   Nearest n;
   const internal::OpenSite* sites = s.open_sites().data() + cs.sites_begin;
   const auto count = static_cast<int64_t>(cs.sites_count);
-  double best = std::numeric_limits<double>::infinity();
+  double best = max_chord2;
   int64_t best_i = -1;
   int64_t hi = std::lower_bound(sites, sites + count, patient.latitude_rad,
                                 [](const internal::OpenSite& o, double lat) {
@@ -142,7 +145,7 @@ Nearest FindNearest(const Snapshot& s, const CompactStudy& cs,
     }
     if (gap_bound(i) > best) break;
     const double d = ChordSquared(sites[i].v, patient.v);
-    if (d < best || (d == best && i < best_i)) {
+    if (d < best || (d == best && (best_i < 0 || i < best_i))) {
       best = d;
       best_i = i;
     }
@@ -553,7 +556,48 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     }
     if (facts.location) {
       ++stats.site_searches;
-      const Nearest n = FindNearest(snapshot, cs, *patient_point);
+      // Sites beyond the distance limit, or so far that the study could not
+      // rank even with the best share it may reach, need not be found: the
+      // search stops at that radius. The ranking radius solves score_of for
+      // the proximity the k-th result demands, plus 1 km so that rounding
+      // never drops a study that ranks (a study at the radius is still
+      // decided by cannot_rank below).
+      double stop_km = limit_km ? *limit_km : -1.0;
+      bool stop_for_rank = false;
+      if (prune && heap.size() == static_cast<size_t>(options.top_k) &&
+          w.proximity > 0 && cs.sites_count > 0) {
+        const Ranked& front = heap.front();
+        if (VerdictRank(bound_at(1.0).verdict) == VerdictRank(front.verdict)) {
+          const double needed = (front.score * wsum -
+                                 w.criteria * internal::MaxShare(key, certain) -
+                                 w.condition * StrengthValue(relevance)) /
+                                w.proximity;
+          if (needed > 0) {
+            const double rank_km =
+                (needed >= 1 ? 0.0
+                             : options_.proximity_scale_km * (1 / needed - 1)) +
+                1.0;
+            if (stop_km < 0 || rank_km < stop_km) {
+              stop_km = rank_km;
+              stop_for_rank = true;
+            }
+          }
+        }
+      }
+      const Nearest n =
+          stop_km < 0 ? FindNearest(snapshot, cs, *patient_point)
+                      : FindNearest(snapshot, cs, *patient_point,
+                                    stop_for_rank ? KmToChordSquared(stop_km)
+                                                  : limit_chord2);
+      if (n.open_site == kNoId && cs.sites_count > 0) {
+        // Every open site lies beyond the stop radius.
+        if (stop_for_rank) {
+          ++stats.pruned;
+        } else {
+          ++stats.outside_distance;
+        }
+        return;
+      }
       if (n.open_site != kNoId) {
         if (limit_km && n.chord2 > limit_chord2) {
           ++stats.outside_distance;

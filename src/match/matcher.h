@@ -21,11 +21,15 @@
 // the snapshot's condition indexes give the studies related to one of them,
 // with their match strength. For a patient without conditions, or whose
 // conditions link to nothing the snapshot knows (MatchResponse::notes says
-// so), every study is a candidate. Then: the status filter, the distance
-// filter, a ranking bound (a study whose best possible verdict and score cannot
-// beat the current top_k is skipped unevaluated), evaluation (abandoned at the
-// first violated top-level item when INELIGIBLE is not wanted: the structured
-// age/sex predicates come first), the verdict filter, a top_k heap.
+// so), every study is a candidate. Then: the status filter, the structured
+// gate, the distance filter, a ranking bound (a study whose best possible
+// verdict and score cannot beat the current top_k is skipped unevaluated),
+// evaluation (abandoned at the first violated top-level item when INELIGIBLE
+// is not wanted: the structured age/sex predicates come first), the verdict
+// filter, a top_k heap. Related studies are walked best static bound first
+// (the posting lists hold ranks in Snapshot::by_bound()) and evaluated in
+// patient-bound order, so the walk stops at the first study that cannot
+// rank (docs/match.md, "Candidates, filters, indexes").
 // evaluate_all scans every study and evaluates every candidate (brute
 // force): it returns the same results, which the tests check (the index and
 // the bound are accelerators, not filters of their own).
