@@ -218,7 +218,9 @@ struct CompactStudy {
 };
 
 // The facts a deciding predicate depends on, for the matcher's ranking
-// bound: a predicate on a fact the patient lacks is certainly UNKNOWN.
+// bound: a predicate on a fact the patient lacks is certainly not satisfied
+// (UNKNOWN for a missing value, sex, score or status; violated or UNKNOWN
+// for the condition facts).
 // Quantities use their index in Snapshot::quantities() (below kFactFirst);
 // the rest are fixed classes. Bits of a 64-bit mask.
 inline constexpr int kFactFirst = 57;
@@ -418,11 +420,12 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
 
  private:
   friend class SnapshotBuilder;
+  friend struct internal::SnapshotCodec;  // snapshot_io.h
+  Snapshot() = default;
+
   // The derived lookups, rebuilt rather than stored: keys_by_bound_ (keys_
   // in by_bound_ order).
   void DeriveIndexes();
-  friend struct internal::SnapshotCodec;  // snapshot_io.h
-  Snapshot() = default;
 
   SnapshotOptions options_;
   std::vector<StudyInfo> info_;
