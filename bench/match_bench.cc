@@ -528,8 +528,8 @@ int Run() {
               w.options.include_explanations ? "on" : "off");
   std::fflush(stdout);
 
+  w.largest = sizes.back();
   if (absl::GetFlag(FLAGS_callgrind)) {
-    w.largest = sizes.back();
     Ready(sizes.back());
     match::MatchOptions options = w.options;
     options.top_k = static_cast<int>(top_ks.front());
@@ -551,7 +551,6 @@ int Run() {
       static_cast<benchmark::IterationCount>(BrutePatients());
   const int threads = absl::GetFlag(FLAGS_threads);
   const double batch_seconds = absl::GetFlag(FLAGS_batch_seconds);
-  w.largest = sizes.back();
   const bool from_file = !absl::GetFlag(FLAGS_snapshot_file).empty();
   for (int64_t n : sizes) {
     if (!from_file || n != w.largest) {

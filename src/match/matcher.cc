@@ -196,19 +196,11 @@ struct Queued {
   MatchStrength relevance;
 };
 
-// Index of a strength's candidate bitmap (Scratch::by_strength).
-int StrengthClass(MatchStrength m) {
-  switch (m) {
-    case MatchStrength::kExact:
-      return 0;
-    case MatchStrength::kBroader:
-      return 1;
-    case MatchStrength::kAncestor:
-    case MatchStrength::kNone:
-      break;
-  }
-  return 2;
-}
+// The strength of each candidate bitmap (Scratch::by_strength), strongest
+// first.
+constexpr MatchStrength kClassStrength[3] = {
+    MatchStrength::kExact, MatchStrength::kBroader, MatchStrength::kAncestor};
+enum : int { kExactClass = 0, kBroaderClass = 1, kAncestorClass = 2 };
 
 struct Pending {
   Ranked bound;  // the patient's bound; bound.study is the study
@@ -372,24 +364,24 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   if (stats.used_index) {
     const size_t words = (snapshot.size() + 63) / 64;
     for (std::vector<uint64_t>& b : scratch.by_strength) b.assign(words, 0);
-    auto mark = [&](const std::vector<uint32_t>* list, MatchStrength m) {
+    auto mark = [&](const std::vector<uint32_t>* list, int cls) {
       if (list == nullptr) return;
-      std::vector<uint64_t>& bits = scratch.by_strength[StrengthClass(m)];
+      std::vector<uint64_t>& bits = scratch.by_strength[cls];
       for (uint32_t r : *list) bits[r >> 6] |= uint64_t{1} << (r & 63);
     };
     for (uint32_t k : facts.all_ids) {
-      mark(snapshot.RanksWithMesh(k), MatchStrength::kExact);
-      mark(snapshot.RanksWithAncestor(k), MatchStrength::kAncestor);
+      mark(snapshot.RanksWithMesh(k), kExactClass);
+      mark(snapshot.RanksWithAncestor(k), kAncestorClass);
     }
     for (uint32_t k : facts.all_ancestors) {
-      mark(snapshot.RanksWithMesh(k), MatchStrength::kBroader);
+      mark(snapshot.RanksWithMesh(k), kBroaderClass);
     }
     for (uint32_t k : facts.all_names) {
-      mark(snapshot.RanksWithTerm(k), MatchStrength::kExact);
+      mark(snapshot.RanksWithTerm(k), kExactClass);
     }
-    std::vector<uint64_t>& exact = scratch.by_strength[0];
-    std::vector<uint64_t>& broader = scratch.by_strength[1];
-    std::vector<uint64_t>& ancestor = scratch.by_strength[2];
+    std::vector<uint64_t>& exact = scratch.by_strength[kExactClass];
+    std::vector<uint64_t>& broader = scratch.by_strength[kBroaderClass];
+    std::vector<uint64_t>& ancestor = scratch.by_strength[kAncestorClass];
     for (size_t i = 0; i < words; ++i) {
       broader[i] &= ~exact[i];
       ancestor[i] &= ~(exact[i] | broader[i]);
@@ -562,7 +554,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       // the proximity the k-th result demands, plus 1 km so that rounding
       // never drops a study that ranks (a study at the radius is still
       // decided by cannot_rank below).
-      double stop_km = limit_km ? *limit_km : -1.0;
+      double stop_chord2 =
+          limit_km ? limit_chord2 : std::numeric_limits<double>::infinity();
       bool stop_for_rank = false;
       if (prune && heap.size() == static_cast<size_t>(options.top_k) &&
           w.proximity > 0 && cs.sites_count > 0) {
@@ -573,22 +566,18 @@ absl::StatusOr<MatchResponse> Matcher::Match(
                                  w.condition * StrengthValue(relevance)) /
                                 w.proximity;
           if (needed > 0) {
-            const double rank_km =
+            const double rank_chord2 = KmToChordSquared(
                 (needed >= 1 ? 0.0
                              : options_.proximity_scale_km * (1 / needed - 1)) +
-                1.0;
-            if (stop_km < 0 || rank_km < stop_km) {
-              stop_km = rank_km;
+                1.0);
+            if (rank_chord2 < stop_chord2) {
+              stop_chord2 = rank_chord2;
               stop_for_rank = true;
             }
           }
         }
       }
-      const Nearest n =
-          stop_km < 0 ? FindNearest(snapshot, cs, *patient_point)
-                      : FindNearest(snapshot, cs, *patient_point,
-                                    stop_for_rank ? KmToChordSquared(stop_km)
-                                                  : limit_chord2);
+      const Nearest n = FindNearest(snapshot, cs, *patient_point, stop_chord2);
       if (n.open_site == kNoId && cs.sites_count > 0) {
         // Every open site lies beyond the stop radius.
         if (stop_for_rank) {
@@ -598,11 +587,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         }
         return;
       }
-      if (n.open_site != kNoId) {
-        if (limit_km && n.chord2 > limit_chord2) {
-          ++stats.outside_distance;
-          return;
-        }
+      if (n.open_site != kNoId) {  // within the limit: the stop radius
         proximity = 1.0 / (1.0 + ChordSquaredToKm(n.chord2) /
                                      options_.proximity_scale_km);
       } else if (limit_km && !options.include_unlocated) {
@@ -824,14 +809,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   streams.clear();
   if (stats.used_index) {
     // The three strength classes of the related studies.
-    const MatchStrength classes[3] = {MatchStrength::kExact,
-                                      MatchStrength::kBroader,
-                                      MatchStrength::kAncestor};
     for (int c = 0; c < 3; ++c) {
       Stream st;
       st.words = scratch.by_strength[c].data();
       st.nwords = scratch.by_strength[c].size();
-      st.strength = classes[c];
+      st.strength = kClassStrength[c];
       st.proximity = best_proximity;
       streams.push_back(st);
     }
