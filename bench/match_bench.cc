@@ -275,8 +275,13 @@ void Ready(int64_t size) {
     }
     world->snap = *std::move(snap);
     world->size = size;
-    std::fprintf(stderr, "match_bench: read %" PRId64 " studies in %.2f s\n",
-                 size, Seconds(t0, Clock::now()));
+    const match::SnapshotStats& st = world->snap->stats();
+    std::fprintf(stderr,
+                 "match_bench: read %" PRId64
+                 " studies in %.2f s (%zu predicates, %zu concepts, %zu "
+                 "descriptors, %zu open sites)\n",
+                 size, Seconds(t0, Clock::now()), st.predicates, st.concepts,
+                 st.mesh_keys, st.open_sites);
     return;
   }
   BuildTimes t;

@@ -304,9 +304,10 @@ PredicateEval EvalCondition(const Snapshot& s, const PatientFacts& f,
   bool all_concepts_coded = true;
   for (uint32_t r = 0; r < p.concepts_count; ++r) {
     const uint32_t ref = p.concepts_begin + r;
-    const Concept& c = s.concepts()[s.concept_refs()[ref]];
+    const uint32_t concept_index = s.concept_refs()[ref];
+    const Concept& c = s.concepts()[concept_index];
     if (c.mesh_count == 0) all_concepts_coded = false;
-    if (!MayMatch(s, f, c)) continue;
+    if (!MayMatch(s, f, concept_index)) continue;
     for (size_t ci = 0; ci < f.conditions.size(); ++ci) {
       const PatientCondition& cond = f.conditions[ci];
       const ConceptMatch m = MatchConceptToCondition(s, c, cond);
@@ -413,8 +414,9 @@ MatchStrength StudyEvaluator::Relevance(uint32_t study) {
   if (facts_.conditions.empty()) return best;
   const CompactStudy& cs = snap_.compact()[study];
   for (uint32_t r = 0; r < cs.rel_count; ++r) {
-    const Concept& c = snap_.concepts()[snap_.concept_refs()[cs.rel_begin + r]];
-    if (!MayMatch(snap_, facts_, c)) continue;
+    const uint32_t index = snap_.concept_refs()[cs.rel_begin + r];
+    if (!MayMatch(snap_, facts_, index)) continue;
+    const Concept& c = snap_.concepts()[index];
     for (size_t ci = 0; ci < facts_.conditions.size(); ++ci) {
       const ConceptMatch m =
           MatchConceptToCondition(snap_, c, facts_.conditions[ci]);

@@ -127,6 +127,7 @@ PatientFacts BuildFacts(
     bits(f.all_ids, snapshot.mesh_key_count(), &f.id_bits);
     bits(f.all_ancestors, snapshot.mesh_key_count(), &f.ancestor_bits);
     bits(f.all_names, snapshot.term_count(), &f.name_bits);
+    f.may_match.assign(snapshot.concepts().size(), 0);
   }
   f.all_resolved =
       !f.conditions.empty() &&
@@ -163,8 +164,9 @@ ConceptMatch MatchConceptToCondition(const Snapshot& s, const Concept& c,
   return m;
 }
 
-bool MayMatch(const Snapshot& s, const PatientFacts& f, const Concept& c) {
-  if (f.conditions.empty()) return false;
+bool MayMatchUncached(const Snapshot& s, const PatientFacts& f,
+                      uint32_t concept_index) {
+  const Concept& c = s.concepts()[concept_index];
   auto has = [](const std::vector<uint64_t>& bits, uint32_t k) {
     return (bits[k >> 6] >> (k & 63)) & 1u;
   };

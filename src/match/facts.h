@@ -59,6 +59,10 @@ struct PatientFacts {
   std::vector<uint64_t> id_bits;        // by descriptor key
   std::vector<uint64_t> ancestor_bits;  // by descriptor key
   std::vector<uint64_t> name_bits;      // by term key
+  // MayMatch's answers by Snapshot::concepts() index (0 = not asked yet,
+  // 1 = no, 2 = yes), sized by BuildFacts when there are conditions. A
+  // memo, hence mutable: a PatientFacts serves one Match call on one thread.
+  mutable std::vector<uint8_t> may_match;
   bool all_resolved = false;  // every condition resolved (and at least one)
   bool conditions_complete = false;
   std::optional<UnitVector> location;
@@ -80,9 +84,21 @@ struct ConceptMatch {
 ConceptMatch MatchConceptToCondition(const Snapshot& snapshot, const Concept& c,
                                      const PatientCondition& cond);
 
-// Cheap test: can `c` match any of the patient's conditions at all?
-bool MayMatch(const Snapshot& snapshot, const PatientFacts& facts,
-              const Concept& c);
+// Cheap test: can concept `concept_index` (into snapshot.concepts()) match
+// any of the patient's conditions at all? Remembered per concept in
+// facts.may_match: a concept shared by many studies is tested once per call
+// (MayMatchUncached is the test itself).
+bool MayMatchUncached(const Snapshot& snapshot, const PatientFacts& facts,
+                      uint32_t concept_index);
+inline bool MayMatch(const Snapshot& snapshot, const PatientFacts& facts,
+                     uint32_t concept_index) {
+  if (facts.conditions.empty()) return false;
+  uint8_t& memo = facts.may_match[concept_index];
+  if (memo == 0) {
+    memo = MayMatchUncached(snapshot, facts, concept_index) ? 2 : 1;
+  }
+  return memo == 2;
+}
 
 // Text that negates or hedges a condition ("no ...", "family history of").
 bool NegatedConditionText(std::string_view text);

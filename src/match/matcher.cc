@@ -69,13 +69,20 @@ struct Ranked {
 };
 
 // a ranks before b.
-bool Better(const Ranked& a, const Ranked& b) {
+inline bool Better(const Ranked& a, const Ranked& b) {
   const int ra = VerdictRank(a.verdict);
   const int rb = VerdictRank(b.verdict);
   if (ra != rb) return ra < rb;
   if (a.score != b.score) return a.score > b.score;
   return a.study < b.study;  // studies are sorted by NCT id
 }
+// Better as a type for the heap algorithms (a function pointer there is an
+// indirect call per comparison).
+struct BetterOrder {
+  bool operator()(const Ranked& a, const Ranked& b) const {
+    return Better(a, b);
+  }
+};
 
 // Calls f(index) for every set bit, in increasing order; stops at the first
 // non-OK status and returns it.
@@ -161,8 +168,9 @@ std::vector<ConditionMatch> MatchedConditions(const Snapshot& s,
   std::vector<ConditionMatch> out;
   const CompactStudy& cs = s.compact()[study];
   for (uint32_t r = 0; r < cs.rel_count; ++r) {
-    const Concept& c = s.concepts()[s.concept_refs()[cs.rel_begin + r]];
-    if (!internal::MayMatch(s, f, c)) continue;
+    const uint32_t index = s.concept_refs()[cs.rel_begin + r];
+    if (!internal::MayMatch(s, f, index)) continue;
+    const Concept& c = s.concepts()[index];
     for (size_t ci = 0; ci < f.conditions.size(); ++ci) {
       const ConceptMatch m =
           internal::MatchConceptToCondition(s, c, f.conditions[ci]);
@@ -651,11 +659,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     r.score = score_of(share, relevance, proximity);
     if (heap.size() < static_cast<size_t>(options.top_k)) {
       heap.push_back(r);
-      std::push_heap(heap.begin(), heap.end(), Better);
+      std::push_heap(heap.begin(), heap.end(), BetterOrder());
     } else if (Better(r, heap.front())) {
-      std::pop_heap(heap.begin(), heap.end(), Better);
+      std::pop_heap(heap.begin(), heap.end(), BetterOrder());
       heap.back() = r;
-      std::push_heap(heap.begin(), heap.end(), Better);
+      std::push_heap(heap.begin(), heap.end(), BetterOrder());
     }
   };
 
@@ -918,7 +926,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     }
   }
 
-  std::sort_heap(heap.begin(), heap.end(), Better);
+  std::sort_heap(heap.begin(), heap.end(), BetterOrder());
 
   // Details for the returned results only (study strings as views into the
   // snapshot, which each result keeps alive).

@@ -348,18 +348,6 @@ absl::StatusOr<std::shared_ptr<const Snapshot>> Snapshot::Build(
 
 namespace internal {
 
-double MaxShare(const StudyKey& k, uint32_t certainly_unknown) {
-  if (!k.exact) return 1.0;  // saturated counts: no bound
-  if (k.units == 0) return 0;
-  if (certainly_unknown > 0) {
-    return static_cast<double>(k.units -
-                               std::min<uint32_t>(certainly_unknown, k.units)) /
-           k.units;
-  }
-  if (!k.has_criteria_text) return static_cast<double>(k.units) / (k.units + 1);
-  return 1.0;
-}
-
 double AgeUnitYears(AgeUnitCode code) {
   switch (code) {
     case AgeUnitCode::kMonths:

@@ -41,6 +41,7 @@
 #ifndef TRIALMATCH_MATCH_SNAPSHOT_H_
 #define TRIALMATCH_MATCH_SNAPSHOT_H_
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -297,7 +298,18 @@ static_assert(sizeof(StudyKey) == 36);
 // The largest share of satisfied units a study can reach when
 // `certainly_unknown` of its units are UNKNOWN (at least always_unknown):
 // computed identically wherever it is needed (ranking bound, matcher.cc).
-double MaxShare(const StudyKey& k, uint32_t certainly_unknown);
+// Inline: the matcher calls it for every candidate it reads.
+inline double MaxShare(const StudyKey& k, uint32_t certainly_unknown) {
+  if (!k.exact) return 1.0;  // saturated counts: no bound
+  if (k.units == 0) return 0;
+  if (certainly_unknown > 0) {
+    return static_cast<double>(k.units -
+                               std::min<uint32_t>(certainly_unknown, k.units)) /
+           k.units;
+  }
+  if (!k.has_criteria_text) return static_cast<double>(k.units) / (k.units + 1);
+  return 1.0;
+}
 
 // Reads and writes snapshots (snapshot_io.cc).
 struct SnapshotCodec;
