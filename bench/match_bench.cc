@@ -279,9 +279,9 @@ void Ready(int64_t size) {
     std::fprintf(stderr,
                  "match_bench: read %" PRId64
                  " studies in %.2f s (%zu predicates, %zu concepts, %zu "
-                 "descriptors, %zu open sites)\n",
+                 "descriptors, %zu open sites, %zu site cells)\n",
                  size, Seconds(t0, Clock::now()), st.predicates, st.concepts,
-                 st.mesh_keys, st.open_sites);
+                 st.mesh_keys, st.open_sites, world->snap->site_cells().size());
     return;
   }
   BuildTimes t;

@@ -84,6 +84,29 @@ struct BetterOrder {
   }
 };
 
+// Bounds quantised for bucket queues (the first pass's counting sort, the
+// walk's streams): verdict rank, then score descending in 1/1024 steps;
+// lower buckets rank better. Multiplying by a power of two is exact, so a
+// bucket's edge (BucketEdge) is at least as good as every bound in it.
+constexpr int kScoreBuckets = 1024;
+constexpr int kBoundBuckets = 3 * kScoreBuckets;
+inline uint32_t BoundBucket(const Ranked& bound) {
+  const int q = std::clamp(static_cast<int>(bound.score * kScoreBuckets), 0,
+                           kScoreBuckets - 1);
+  return static_cast<uint32_t>(VerdictRank(bound.verdict) * kScoreBuckets +
+                               (kScoreBuckets - 1 - q));
+}
+inline Ranked BucketEdge(uint32_t bucket) {
+  Ranked edge;
+  edge.study = 0;
+  edge.verdict = VerdictAtRank(static_cast<int>(bucket / kScoreBuckets));
+  const int q = kScoreBuckets - 1 - static_cast<int>(bucket % kScoreBuckets);
+  edge.score = q == kScoreBuckets - 1
+                   ? std::numeric_limits<double>::infinity()
+                   : static_cast<double>(q + 1) / kScoreBuckets;
+  return edge;
+}
+
 // Calls f(index) for every set bit, in increasing order; stops at the first
 // non-OK status and returns it.
 template <typename F>
@@ -217,24 +240,29 @@ struct Pending {
   uint32_t certain;               // certain_of(*key)
 };
 
-// A stream of the best-first walk (Matcher::Match): the ascending by_bound
-// ranks of a bitmap, all with one relevance and one proximity bound.
+// A stream of the best-first walk (Matcher::Match): ascending by_bound
+// ranks, all with one relevance and one proximity bound, from a bitmap
+// (words) or from a list (ranks: a site cell's).
 struct Stream {
   const uint64_t* words = nullptr;
   size_t nwords = 0;
   size_t word = 0;
   uint64_t rest = 0;  // bits of `word` not taken yet
+  const uint32_t* ranks = nullptr;
+  size_t count = 0;
+  size_t next = 0;  // of ranks
   MatchStrength strength = MatchStrength::kNone;
   double proximity = 0;
   uint32_t rank = 0;  // the head
   Ranked head;        // its static bound
+  Stream* next_in_bucket = nullptr;
 };
 
 struct Scratch {
   // Related studies by by_bound rank: exact, broader, ancestor.
   std::vector<uint64_t> by_strength[3];
-  std::vector<Stream> streams;  // best-first walk
-  std::vector<Stream*> live;
+  std::vector<Stream> streams;   // best-first walk
+  std::vector<Stream*> buckets;  // by BoundBucket: lists through Stream
   std::vector<Pending> pending;
   std::vector<Queued> queued;         // first-pass survivors
   std::vector<uint32_t> bucket_of;    // parallel to queued
@@ -501,20 +529,24 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // sin(theta) sin(radius), and an arc is at least its chord (km >= R *
   // chord); 5 km margin for the float cap. Orders the first pass so that
   // near studies fill the top_k first.
-  auto proximity_bound = [&](const internal::StudyKey& k) -> double {
+  // (A located patient; the cap of a kSitesCap key or cell.)
+  auto cap_min_km = [&](const auto& cap) {
+    const UnitVector& pv = patient_point->v;
+    const double dot = static_cast<double>(cap.center_x) * pv.x +
+                       static_cast<double>(cap.center_y) * pv.y +
+                       static_cast<double>(cap.center_z) * pv.z;
+    if (dot >= cap.cos_radius) return 0.0;
+    const double sin_theta = std::sqrt(std::max(0.0, 1.0 - dot * dot));
+    const double cos_gap = dot * cap.cos_radius + sin_theta * cap.sin_radius;
+    const double chord = std::sqrt(std::max(0.0, 2.0 - 2.0 * cos_gap));
+    return std::max(0.0, kEarthRadiusKm * chord - 5.0);
+  };
+  // StudyKey or SiteCell.
+  auto proximity_bound = [&](const auto& k) -> double {
     if (!facts.location) return 0.0;
     if (k.sites == internal::kSitesNone) return 0.0;  // proximity is 0
     if (k.sites == internal::kSitesAnywhere) return 1.0;
-    const UnitVector& pv = patient_point->v;
-    const double dot = static_cast<double>(k.center_x) * pv.x +
-                       static_cast<double>(k.center_y) * pv.y +
-                       static_cast<double>(k.center_z) * pv.z;
-    if (dot >= k.cos_radius) return 1.0;
-    const double sin_theta = std::sqrt(std::max(0.0, 1.0 - dot * dot));
-    const double cos_gap = dot * k.cos_radius + sin_theta * k.sin_radius;
-    const double chord = std::sqrt(std::max(0.0, 2.0 - 2.0 * cos_gap));
-    const double km = std::max(0.0, kEarthRadiusKm * chord - 5.0);
-    return 1.0 / (1.0 + km / options_.proximity_scale_km);
+    return 1.0 / (1.0 + cap_min_km(k) / options_.proximity_scale_km);
   };
 
   // Second stage: distance, exact bound, evaluation, heap. `key` is the
@@ -670,7 +702,6 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // First stage: status and relevance; then either evaluate in NCT order
   // (evaluate_all) or queue by bound, best first, so that the top_k fills
   // with strong studies early and the rest can be skipped wholesale.
-  constexpr int kScoreBuckets = 1024;
   std::vector<Queued>& queued = scratch.queued;
   std::vector<uint32_t>& bucket_of = scratch.bucket_of;
   queued.clear();
@@ -697,13 +728,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     }
     const Ranked b = bound_with_key(keys[si], si, certain_of(keys[si]),
                                     relevance, proximity_bound(keys[si]));
-    // Bucket: verdict cap, then score descending (multiplying by a power of
-    // two is exact, so the bucket's upper edge bounds the score).
-    const int q = std::clamp(static_cast<int>(b.score * kScoreBuckets), 0,
-                             kScoreBuckets - 1);
     queued.push_back({si, relevance});
-    bucket_of.push_back(static_cast<uint32_t>(
-        VerdictRank(b.verdict) * kScoreBuckets + (kScoreBuckets - 1 - q)));
+    bucket_of.push_back(BoundBucket(b));
     return absl::OkStatus();
   };
 
@@ -719,6 +745,21 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   const std::vector<internal::StudyKey>& ordered_keys =
       snapshot.keys_by_bound();
   auto advance = [&](Stream& st) -> bool {
+    if (st.words == nullptr) {
+      if (st.next >= st.count) return false;
+      st.rank = st.ranks[st.next++];
+      const internal::StudyKey& k = ordered_keys[st.rank];
+      st.head = bound_with_key(k, order[st.rank], k.always_unknown, st.strength,
+                               st.proximity);
+      __builtin_prefetch(fact_counts.data() + k.facts_begin);
+      if (st.next < st.count) {
+        const char* next =
+            reinterpret_cast<const char*>(&ordered_keys[st.ranks[st.next]]);
+        __builtin_prefetch(next);
+        __builtin_prefetch(next + sizeof(internal::StudyKey) - 1);
+      }
+      return true;
+    }
     while (st.rest == 0) {
       if (++st.word >= st.nwords) return false;
       st.rest = st.words[st.word];
@@ -741,18 +782,29 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     return true;
   };
   auto walk = [&](std::vector<Stream>& streams) -> absl::Status {
-    std::vector<Stream*>& live = scratch.live;
-    live.clear();
-    for (Stream& st : streams) {
-      if (st.nwords == 0) continue;
-      st.word = 0;
-      st.rest = st.words[0];
-      if (advance(st)) live.push_back(&st);
-    }
-    auto stream_worse = [](const Stream* a, const Stream* b) {
-      return Better(b->head, a->head);
+    // Streams in buckets by their head's bound (BoundBucket: O(1) per step
+    // with hundreds of site cells, where a heap of streams cost a tenth of
+    // the call); a stream's head only gets worse, so it moves to a later
+    // bucket and the cursor only advances.
+    std::vector<Stream*>& buckets = scratch.buckets;
+    buckets.assign(kBoundBuckets, nullptr);
+    size_t cursor = buckets.size();
+    auto file = [&](Stream* st) {
+      const uint32_t b = BoundBucket(st->head);
+      st->next_in_bucket = buckets[b];
+      buckets[b] = st;
+      cursor = std::min<size_t>(cursor, b);
     };
-    std::make_heap(live.begin(), live.end(), stream_worse);
+    for (Stream& st : streams) {
+      if (st.words != nullptr) {
+        if (st.nwords == 0) continue;
+        st.word = 0;
+        st.rest = st.words[0];
+      } else {
+        st.next = 0;
+      }
+      if (advance(st)) file(&st);
+    }
     // Candidates whose patient bound may rank, best bound at the front.
     std::vector<Pending>& pending = scratch.pending;
     pending.clear();
@@ -760,9 +812,12 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       return Better(b.bound, a.bound);
     };
     while (true) {
-      const Stream* best = live.empty() ? nullptr : live.front();
+      while (cursor < buckets.size() && buckets[cursor] == nullptr) ++cursor;
+      const bool unseen = cursor < buckets.size();
+      // Bounds every unseen candidate.
+      const Ranked edge = unseen ? BucketEdge(cursor) : Ranked{};
       if (!pending.empty() &&
-          (best == nullptr || !Better(best->head, pending.front().bound))) {
+          (!unseen || !Better(edge, pending.front().bound))) {
         std::pop_heap(pending.begin(), pending.end(), worse);
         const Pending p = pending.back();
         pending.pop_back();
@@ -773,22 +828,20 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         evaluate(p.bound.study, p.relevance, *p.key, p.certain);
         continue;
       }
-      if (best == nullptr) break;
-      if (cannot_rank(best->head)) {
+      if (!unseen) break;
+      if (cannot_rank(edge)) {
         // Nothing unseen can rank, and everything pending is worse still.
         stats.pruned += pending.size();
         break;
       }
-      std::pop_heap(live.begin(), live.end(), stream_worse);
-      Stream& st = *live.back();
+      Stream& st = *buckets[cursor];
+      buckets[cursor] = st.next_in_bucket;
+      // Nothing further in this stream can rank: drop it unread.
+      if (cannot_rank(st.head)) continue;
       const uint32_t rank = st.rank;
       const MatchStrength relevance = st.strength;
       const double proximity = st.proximity;
-      if (advance(st)) {
-        std::push_heap(live.begin(), live.end(), stream_worse);
-      } else {
-        live.pop_back();
-      }
+      if (advance(st)) file(&st);
       ++stats.candidates;
       if (options.interrupt && ++since_check >= kInterruptStride) {
         since_check = 0;
@@ -826,14 +879,32 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       streams.push_back(st);
     }
     if (absl::Status s = walk(streams); !s.ok()) return s;
+  } else if (prune && !any_linked && facts.location) {
+    // No condition to relate, a located patient: one stream per site cell
+    // (its ranks ascending, its cap's proximity bound for all of them), so
+    // that far regions are read only as deep as their bound allows; cells
+    // wholly beyond the distance limit are not read at all.
+    const std::vector<internal::SiteCell>& cells = snapshot.site_cells();
+    for (const internal::SiteCell& cell : cells) {
+      if (cell.ranks_count == 0) continue;
+      if (cell.sites == internal::kSitesCap && limit_km &&
+          cap_min_km(cell) > *limit_km) {
+        stats.outside_distance += cell.ranks_count;
+        continue;
+      }
+      Stream st;
+      st.ranks = snapshot.cell_ranks().data() + cell.ranks_begin;
+      st.count = cell.ranks_count;
+      st.strength = MatchStrength::kNone;
+      st.proximity = proximity_bound(cell);
+      streams.push_back(st);
+    }
+    if (absl::Status s = walk(streams); !s.ok()) return s;
   } else if (prune && !any_linked) {
-    // No condition to relate: relevance is NONE and the proximity bound the
-    // same for every study, so the snapshot's static best-bound order
-    // applies; the first study that cannot rank ends the scan. (For a
-    // located patient, the status pre-filter below with the proximity
-    // bound was measured: it bounds the tail but costs a pass over every
-    // recruiting study, ~5 ms p50 at 100k, against ~0.3 ms here;
-    // docs/match_bench.md.)
+    // No condition to relate and no location: relevance is NONE and
+    // proximity 0 for every study, so the snapshot's static best-bound
+    // order is the patient's up to the facts it lacks; the first study that
+    // cannot rank ends the scan.
     // Sequentially over keys_by_bound (keys() is in NCT order).
     for (size_t j = 0; j < order.size(); ++j) {
       const uint32_t si = order[j];
@@ -856,15 +927,6 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         stats.pruned += 1;
         break;
       }
-      // A located patient: the cap around the study's open sites (read
-      // from the same dense key) bounds its proximity before evaluate()
-      // touches the study's own records.
-      if (facts.location && cannot_rank(bound_with_key(k, si, k.always_unknown,
-                                                       MatchStrength::kNone,
-                                                       proximity_bound(k)))) {
-        ++stats.pruned;
-        continue;
-      }
       evaluate(si, MatchStrength::kNone, k, certain_of(k));
     }
   } else if (!options.statuses.empty() && !options.evaluate_all) {
@@ -885,7 +947,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
 
   if (prune && !queued.empty()) {
     // Counting sort by bucket (stable: NCT order within a bucket).
-    constexpr int kBuckets = 3 * kScoreBuckets;
+    constexpr int kBuckets = kBoundBuckets;
     std::vector<uint32_t>& start = scratch.start;
     start.assign(kBuckets + 1, 0);
     for (uint32_t b : bucket_of) ++start[b + 1];
@@ -902,14 +964,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       if (start[b] == start[b + 1]) continue;
       if (heap.size() == static_cast<size_t>(options.top_k)) {
         // Nothing in this bucket (or after it) can beat the current k-th.
-        Ranked edge;
-        edge.study = 0;
-        edge.verdict = VerdictAtRank(b / kScoreBuckets);
-        const int q = kScoreBuckets - 1 - b % kScoreBuckets;
-        edge.score = q == kScoreBuckets - 1
-                         ? std::numeric_limits<double>::infinity()
-                         : static_cast<double>(q + 1) / kScoreBuckets;
-        if (!Better(edge, heap.front())) {
+        if (!Better(BucketEdge(static_cast<uint32_t>(b)), heap.front())) {
           stats.pruned += queued.size() - start[b];
           break;
         }

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
+#include <numbers>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -292,6 +294,117 @@ void Snapshot::DeriveIndexes() {
   keys_by_bound_.clear();
   keys_by_bound_.reserve(by_bound_.size());
   for (uint32_t si : by_bound_) keys_by_bound_.push_back(keys_[si]);
+  DeriveSiteCells();
+}
+
+void Snapshot::DeriveSiteCells() {
+  using internal::SiteCell;
+  constexpr double kDegToRad = std::numbers::pi / 180;
+  constexpr double kLevelDeg[] = {2, 8, 32};
+  constexpr int kLevels = std::size(kLevelDeg);
+  site_cells_.assign(2, SiteCell{});
+  site_cells_[0].sites = internal::kSitesNone;
+  site_cells_[1].sites = internal::kSitesAnywhere;
+  // The cell of every rank: by the level its cap radius fits and the grid
+  // cell of the cap's center.
+  std::vector<uint32_t> cell_of(by_bound_.size(), 0);
+  absl::flat_hash_map<uint64_t, uint32_t> cell_by_grid;
+  for (uint32_t r = 0; r < by_bound_.size(); ++r) {
+    const internal::StudyKey& k = keys_by_bound_[r];
+    if (k.sites != internal::kSitesCap) {
+      cell_of[r] = k.sites == internal::kSitesNone ? 0 : 1;
+      continue;
+    }
+    const CompactStudy& c = compact_[by_bound_[r]];
+    const double radius_deg = c.sites_radius / kDegToRad;
+    int level = 0;
+    while (level < kLevels && radius_deg > kLevelDeg[level]) ++level;
+    if (level == kLevels) {
+      cell_of[r] = 1;
+      continue;
+    }
+    const UnitVector& v = c.sites_center;
+    const double lat =
+        std::asin(std::clamp(static_cast<double>(v.z), -1.0, 1.0)) / kDegToRad;
+    const double lon = std::atan2(v.y, v.x) / kDegToRad;
+    const auto row =
+        static_cast<uint64_t>(std::max(0.0, (lat + 90) / kLevelDeg[level]));
+    const auto col =
+        static_cast<uint64_t>(std::max(0.0, (lon + 180) / kLevelDeg[level]));
+    const uint64_t grid =
+        (uint64_t{static_cast<uint32_t>(level)} << 32) | (row << 16) | col;
+    const auto [it, inserted] = cell_by_grid.try_emplace(
+        grid, static_cast<uint32_t>(site_cells_.size()));
+    if (inserted) {
+      SiteCell cell;
+      cell.sites = internal::kSitesCap;
+      site_cells_.push_back(cell);
+    }
+    cell_of[r] = it->second;
+  }
+
+  // Each grid cell's cap: the normalised mean of its studies' centers, and
+  // the largest (angle to a study's center + that study's radius).
+  const size_t n = site_cells_.size();
+  std::vector<double> sum(3 * n, 0.0);
+  std::vector<double> radius(n, 0.0);
+  for (uint32_t r = 0; r < by_bound_.size(); ++r) {
+    if (cell_of[r] < 2) continue;
+    const UnitVector& v = compact_[by_bound_[r]].sites_center;
+    sum[3 * cell_of[r]] += v.x;
+    sum[3 * cell_of[r] + 1] += v.y;
+    sum[3 * cell_of[r] + 2] += v.z;
+  }
+  for (size_t i = 2; i < n; ++i) {
+    const double norm =
+        std::sqrt(sum[3 * i] * sum[3 * i] + sum[3 * i + 1] * sum[3 * i + 1] +
+                  sum[3 * i + 2] * sum[3 * i + 2]);
+    SiteCell& cell = site_cells_[i];
+    if (norm < 1e-6) {
+      cell.sites = internal::kSitesAnywhere;
+      continue;
+    }
+    cell.center_x = static_cast<float>(sum[3 * i] / norm);
+    cell.center_y = static_cast<float>(sum[3 * i + 1] / norm);
+    cell.center_z = static_cast<float>(sum[3 * i + 2] / norm);
+  }
+  for (uint32_t r = 0; r < by_bound_.size(); ++r) {
+    if (cell_of[r] < 2) continue;
+    const SiteCell& cell = site_cells_[cell_of[r]];
+    const CompactStudy& c = compact_[by_bound_[r]];
+    // Against the float center the cell keeps: the cap holds exactly.
+    const double dot = static_cast<double>(cell.center_x) * c.sites_center.x +
+                       static_cast<double>(cell.center_y) * c.sites_center.y +
+                       static_cast<double>(cell.center_z) * c.sites_center.z;
+    radius[cell_of[r]] =
+        std::max(radius[cell_of[r]],
+                 std::acos(std::clamp(dot, -1.0, 1.0)) + c.sites_radius);
+  }
+  for (size_t i = 2; i < n; ++i) {
+    SiteCell& cell = site_cells_[i];
+    if (cell.sites != internal::kSitesCap) continue;
+    const double rad = radius[i] + 1e-6;
+    if (rad >= 3.2) {
+      cell.sites = internal::kSitesAnywhere;
+      continue;
+    }
+    cell.cos_radius = static_cast<float>(std::cos(rad));
+    cell.sin_radius = static_cast<float>(std::sin(rad));
+  }
+
+  // Ranks grouped by cell, ascending within each.
+  for (uint32_t c : cell_of) ++site_cells_[c].ranks_count;
+  uint32_t begin = 0;
+  for (SiteCell& cell : site_cells_) {
+    cell.ranks_begin = begin;
+    begin += cell.ranks_count;
+  }
+  cell_ranks_.assign(by_bound_.size(), 0);
+  std::vector<uint32_t> next(n);
+  for (size_t i = 0; i < n; ++i) next[i] = site_cells_[i].ranks_begin;
+  for (uint32_t r = 0; r < by_bound_.size(); ++r) {
+    cell_ranks_[next[cell_of[r]]++] = r;
+  }
 }
 
 const std::vector<uint32_t>* Snapshot::RanksWithMesh(uint32_t key) const {
@@ -762,6 +875,53 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
   // Units as the evaluator counts them (evaluate.cc, EvalNode), and the
   // facts the predicate units depend on.
   uint32_t per_fact[64] = {};
+  // When an any-of group's node is certainly not satisfied (EvalNode: a
+  // node is the minimum of its members, a group the maximum of its
+  // children): kNever, kAlways (a member is an unparsed criterion), or when
+  // one fact is missing (>= 0). A node needs any member certain (the first
+  // one found stands for all: a weaker bound, still a bound); a group needs
+  // every child certain, on one fact at most.
+  constexpr int kNever = -2;
+  constexpr int kAlways = -1;
+  auto either = [&](int a, int b) {
+    if (a == kAlways || b == kAlways) return kAlways;
+    return a != kNever ? a : b;
+  };
+  // `children_only`: the condition of the node's group of children alone.
+  auto cond_of_node = [&](auto&& self, uint32_t n, bool children_only) -> int {
+    const Node& node = s.nodes_[n];
+    int c = kNever;
+    for (uint32_t i = 0; i < node.preds_count && !children_only; ++i) {
+      const CompactPredicate& cp =
+          s.preds_[s.node_preds_[node.preds_begin + i]];
+      if (cp.informational) continue;
+      if (cp.kind() == criteria::Kind::kOther ||
+          cp.kind() == criteria::Kind::kContraception) {
+        return kAlways;
+      }
+      const int fact = FactOf(cp);
+      if (fact >= 0) c = either(c, fact);
+    }
+    if (node.children_count == 0) return c;
+    if (!node.any_of) {
+      for (uint32_t i = 0; i < node.children_count && c != kAlways; ++i) {
+        c = either(
+            c, self(self, s.node_children_[node.children_begin + i], false));
+      }
+      return c;
+    }
+    int group = kAlways;  // every child certain, on one fact at most
+    for (uint32_t i = 0; i < node.children_count && group != kNever; ++i) {
+      const int t =
+          self(self, s.node_children_[node.children_begin + i], false);
+      if (t == kNever || (t >= 0 && group >= 0 && t != group)) {
+        group = kNever;
+      } else if (t >= 0) {
+        group = t;
+      }
+    }
+    return either(c, group);
+  };
   auto count_units = [&](auto&& self, uint32_t n, bool counting) -> void {
     const Node& node = s.nodes_[n];
     for (uint32_t i = 0; i < node.preds_count && counting; ++i) {
@@ -777,7 +937,15 @@ void SnapshotBuilder::State::AddStudy(const model::Study& study,
       }
     }
     if (node.any_of && node.children_count > 0) {
-      if (counting) ++cst.units;
+      if (!counting) return;
+      ++cst.units;
+      // The group's unit: certain when every child is.
+      const int group = cond_of_node(cond_of_node, n, true);
+      if (group == kAlways) {
+        ++cst.always_unknown;
+      } else if (group >= 0) {
+        ++per_fact[group];
+      }
       return;
     }
     for (uint32_t i = 0; i < node.children_count; ++i) {

@@ -311,6 +311,24 @@ inline double MaxShare(const StudyKey& k, uint32_t certainly_unknown) {
   return 1.0;
 }
 
+// A cell of the site index (Snapshot::site_cells()): the studies whose open
+// located sites lie in one region, each study in exactly one cell, as
+// by_bound() ranks. `sites` says what the cell's cap is: kSitesNone (its
+// studies have no open located site: proximity 0), kSitesAnywhere (no
+// useful cap: studies whose sites span more than a third of the globe),
+// kSitesCap (every open site of every study in the cell lies within the cap
+// below, as floats: the same 5 km allowance as StudyKey's cap).
+struct SiteCell {
+  uint8_t sites = kSitesNone;
+  float center_x = 0;
+  float center_y = 0;
+  float center_z = 0;
+  float cos_radius = 1;
+  float sin_radius = 0;
+  uint32_t ranks_begin = 0;  // into Snapshot::cell_ranks()
+  uint32_t ranks_count = 0;
+};
+
 // Reads and writes snapshots (snapshot_io.cc).
 struct SnapshotCodec;
 
@@ -381,6 +399,17 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   const std::vector<internal::StudyKey>& keys_by_bound() const {
     return keys_by_bound_;
   }
+  // The site index (derived at build and load, not stored): studies by
+  // where their open sites are, for located patients the condition index
+  // does not narrow (docs/match.md, "Site cells"). A study's cell is the
+  // finest of three grids (2, 8, 32 degrees) whose cell size is at least
+  // the radius of its sites' cap, chosen by the cap's center; the cell's own
+  // cap is then computed from its studies' caps. Within a cell, ranks
+  // ascend (best patient-independent bound first).
+  const std::vector<internal::SiteCell>& site_cells() const {
+    return site_cells_;
+  }
+  const std::vector<uint32_t>& cell_ranks() const { return cell_ranks_; }
   const std::vector<internal::CompactPredicate>& predicates() const {
     return preds_;
   }
@@ -436,8 +465,9 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   Snapshot() = default;
 
   // The derived lookups, rebuilt rather than stored: keys_by_bound_ (keys_
-  // in by_bound_ order).
+  // in by_bound_ order), site_cells_ and cell_ranks_.
   void DeriveIndexes();
+  void DeriveSiteCells();
 
   SnapshotOptions options_;
   std::vector<StudyInfo> info_;
@@ -446,6 +476,8 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   std::vector<internal::FactCount> fact_counts_;
   std::vector<uint32_t> by_bound_;
   std::vector<internal::StudyKey> keys_by_bound_;
+  std::vector<internal::SiteCell> site_cells_;
+  std::vector<uint32_t> cell_ranks_;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;
   std::vector<uint32_t> node_preds_;

@@ -52,8 +52,9 @@ namespace trialmatch::match {
 // Version 1: the first layout; 2, 3: the structured gate in StudyKey;
 // 4: relevance posting lists hold by_bound ranks instead of study indexes;
 // 5: fact counts include conditions (kFactConditionList,
-// kFactRequiredCondition).
-inline constexpr uint32_t kSnapshotFormatVersion = 5;
+// kFactRequiredCondition); 6: any-of groups count as always UNKNOWN or on a
+// fact when all their alternatives do.
+inline constexpr uint32_t kSnapshotFormatVersion = 6;
 
 // What a snapshot was built from. Two snapshots with equal keys (and the same
 // format version) are interchangeable.

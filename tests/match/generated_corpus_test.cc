@@ -6,6 +6,8 @@
 // conditions; located or not, with travel limits). For every patient and
 // option set, the ranked results must be identical with and without
 // MatchOptions::evaluate_all.
+#include <algorithm>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <vector>
@@ -14,6 +16,7 @@
 #include "criteria/compiler.h"
 #include "criteria/rule_set.h"
 #include "gtest/gtest.h"
+#include "match/geo.h"
 #include "match/matcher.h"
 #include "match/snapshot.h"
 #include "patient/json_reader.h"
@@ -133,8 +136,9 @@ TEST_F(GeneratedCorpusTest, OptimisedRankingEqualsBruteForce) {
       SCOPED_TRACE(::testing::Message() << "patient " << j << ", " << v.name);
       MatchOptions brute = v.options;
       brute.evaluate_all = true;
-      ASSERT_OK_AND_ASSIGN(MatchResponse fast,
-                           Matcher().Match(*g.snapshot, g.patients[j], v.options));
+      ASSERT_OK_AND_ASSIGN(
+          MatchResponse fast,
+          Matcher().Match(*g.snapshot, g.patients[j], v.options));
       ASSERT_OK_AND_ASSIGN(MatchResponse full,
                            Matcher().Match(*g.snapshot, g.patients[j], brute));
       EXPECT_EQ(full.stats.pruned, 0u);
@@ -150,6 +154,61 @@ TEST_F(GeneratedCorpusTest, OptimisedRankingEqualsBruteForce) {
   EXPECT_GT(compared, static_cast<size_t>(kPatients) * 20);
   EXPECT_GT(pruned, 0u);
   EXPECT_GT(fewer, g.patients.size() * variants.size() / 2);
+}
+
+// The site index the matcher walks for located patients without a linked
+// condition (Snapshot::site_cells): every study in exactly one cell, ranks
+// ascending within a cell, and every open site of every study inside its
+// cell's cap (the matcher allows 5 km for the floats; the cap itself must
+// hold within 1 km).
+TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
+  const Snapshot& s = *Load().snapshot;
+  const std::vector<internal::SiteCell>& cells = s.site_cells();
+  ASSERT_GE(cells.size(), 2u);
+  EXPECT_EQ(cells[0].sites, internal::kSitesNone);
+  EXPECT_EQ(cells[1].sites, internal::kSitesAnywhere);
+  std::vector<int> seen(s.size(), 0);
+  size_t capped_cells = 0;
+  size_t studies_in_caps = 0;
+  for (size_t c = 0; c < cells.size(); ++c) {
+    SCOPED_TRACE(::testing::Message() << "cell " << c);
+    const internal::SiteCell& cell = cells[c];
+    ASSERT_LE(cell.ranks_begin + cell.ranks_count, s.cell_ranks().size());
+    for (uint32_t i = 0; i < cell.ranks_count; ++i) {
+      const uint32_t rank = s.cell_ranks()[cell.ranks_begin + i];
+      ASSERT_LT(rank, s.size());
+      ++seen[rank];
+      if (i > 0) {
+        EXPECT_LT(s.cell_ranks()[cell.ranks_begin + i - 1], rank);
+      }
+      const internal::CompactStudy& cs = s.compact()[s.by_bound()[rank]];
+      if (cell.sites == internal::kSitesNone) {
+        EXPECT_EQ(cs.sites_count, 0u);
+        continue;
+      }
+      EXPECT_GT(cs.sites_count, 0u);
+      if (cell.sites != internal::kSitesCap) continue;
+      ++studies_in_caps;
+      const double radius_km =
+          std::acos(
+              std::clamp(static_cast<double>(cell.cos_radius), -1.0, 1.0)) *
+          kEarthRadiusKm;
+      const UnitVector center{cell.center_x, cell.center_y, cell.center_z};
+      for (uint32_t o = cs.sites_begin; o < cs.sites_begin + cs.sites_count;
+           ++o) {
+        const double km =
+            ChordSquaredToKm(ChordSquared(center, s.open_sites()[o].v));
+        EXPECT_LE(km, radius_km + 1.0) << "open site " << o;
+      }
+    }
+    if (cell.sites == internal::kSitesCap && cell.ranks_count > 0)
+      ++capped_cells;
+  }
+  for (size_t r = 0; r < seen.size(); ++r)
+    EXPECT_EQ(seen[r], 1) << "rank " << r;
+  // Not vacuous: most located studies sit in capped cells of their region.
+  EXPECT_GT(capped_cells, 20u);
+  EXPECT_GT(studies_in_caps, s.size() / 4);
 }
 
 }  // namespace

@@ -320,6 +320,27 @@ TEST(RankingTest, PruningNeverChangesResults) {
   }
 }
 
+// Matches with `o` and by brute force (evaluate_all): the same studies in
+// the same order, with the same scores and verdicts. Returns how many
+// studies the pruned call skipped.
+size_t ExpectSameAsBruteForce(const Snapshot& snap, const patient::Profile& p,
+                              MatchOptions o) {
+  const absl::StatusOr<MatchResponse> fast = Matcher().Match(snap, p, o);
+  o.evaluate_all = true;
+  const absl::StatusOr<MatchResponse> full = Matcher().Match(snap, p, o);
+  EXPECT_TRUE(fast.ok()) << fast.status();
+  EXPECT_TRUE(full.ok()) << full.status();
+  if (!fast.ok() || !full.ok()) return 0;
+  EXPECT_EQ(Ids(*fast), Ids(*full));
+  if (Ids(*fast) == Ids(*full)) {
+    for (size_t i = 0; i < full->results.size(); ++i) {
+      EXPECT_EQ(fast->results[i].score, full->results[i].score);
+      EXPECT_EQ(fast->results[i].verdict, full->results[i].verdict);
+    }
+  }
+  return fast->stats.pruned;
+}
+
 TEST(RankingTest, ConditionFactsInTheBoundNeverChangeResults) {
   // The bound counts excluded conditions as certainly unfavourable without a
   // complete condition list, and required conditions when no patient
@@ -370,23 +391,106 @@ TEST(RankingTest, ConditionFactsInTheBoundNeverChangeResults) {
         for (const std::vector<Verdict>& verdicts :
              std::vector<std::vector<Verdict>>{
                  {}, {Verdict::kEligible, Verdict::kPossible}}) {
+          SCOPED_TRACE(::testing::Message() << "patient " << pi << " top_k "
+                                            << k << " related " << related);
           MatchOptions o = AllOptions();
           o.require_condition_match = related;
           o.top_k = k;
           o.verdicts = verdicts;
-          ASSERT_OK_AND_ASSIGN(MatchResponse fast,
-                               Matcher().Match(*snap, patients[pi], o));
-          o.evaluate_all = true;
-          ASSERT_OK_AND_ASSIGN(MatchResponse full,
-                               Matcher().Match(*snap, patients[pi], o));
-          ASSERT_EQ(Ids(fast), Ids(full))
-              << "patient " << pi << " top_k " << k << " related " << related;
-          for (size_t i = 0; i < full.results.size(); ++i) {
-            EXPECT_EQ(fast.results[i].score, full.results[i].score);
-            EXPECT_EQ(fast.results[i].verdict, full.results[i].verdict);
-          }
-          pruned_total += fast.stats.pruned;
+          pruned_total += ExpectSameAsBruteForce(*snap, patients[pi], o);
         }
+      }
+    }
+  }
+  EXPECT_GT(pruned_total, 0u);  // the bound was exercised
+}
+
+// An any-of group counts in the ranking bound as certainly unfavourable
+// when every alternative is: always (unparsed alternatives), or on one fact
+// the patient lacks; alternatives on different facts never count (the
+// patient may have either). Checked on the counts the snapshot keeps, then
+// against brute force for patients with each fact, both and neither.
+TEST(RankingTest, AnyOfGroupsInTheBoundNeverChangeResults) {
+  std::vector<TestStudy> studies;
+  auto group_of = [&](std::string id,
+                      std::vector<std::vector<Predicate>> alternatives) {
+    TestStudy s(std::move(id));
+    s.Criterion({Age(18, std::nullopt)});
+    const int group = s.Criterion({}, -1, /*any_of=*/true, "At least one of:");
+    for (std::vector<Predicate>& a : alternatives)
+      s.Criterion(std::move(a), group);
+    studies.push_back(std::move(s));
+  };
+  const Predicate other = Simple(Kind::kOther, kIncl);
+  const Predicate hb = Lab("hemoglobin", 9, std::nullopt, "g/dL");
+  const Predicate hb_high = Lab("hemoglobin", std::nullopt, 18, "g/dL");
+  const Predicate ecog = Performance("ecog", std::nullopt, 1);
+  for (int copy = 0; copy < 3; ++copy) {
+    const std::string n = std::to_string(copy);
+    group_of("NCT0000040" + n, {{other}, {other}});     // always
+    group_of("NCT0000041" + n, {{hb}, {hb_high}});      // on hemoglobin
+    group_of("NCT0000042" + n, {{hb, other}, {ecog}});  // on performance
+    group_of("NCT0000043" + n, {{ecog}, {other, hb}});  // on performance
+    // Never: with hemoglobin alone it is ELIGIBLE, and it comes after the
+    // POSSIBLE ones above in the static order, so a bound that counted it
+    // would cut it from the top k.
+    group_of("NCT0000044" + n, {{hb}, {ecog}});
+  }
+  TestStudy plain("NCT00000450");
+  plain.Criterion({Age(18, std::nullopt)});
+  plain.Criterion({other});
+  studies.push_back(plain);
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(studies);
+
+  // The counts behind the bound.
+  auto quantity = [&](std::string_view q) {
+    const std::vector<std::string>& qs = snap->quantities();
+    return static_cast<int>(std::find(qs.begin(), qs.end(), q) - qs.begin());
+  };
+  auto facts_of = [&](std::string_view id) {
+    std::map<int, int> out;
+    const std::optional<size_t> i = snap->Find(id);
+    EXPECT_TRUE(i.has_value()) << id;
+    if (!i) return out;
+    const internal::StudyKey& k = snap->keys()[*i];
+    out[-1] = k.always_unknown;
+    for (uint32_t f = 0; f < k.facts_count; ++f) {
+      const internal::FactCount& fc = snap->fact_counts()[k.facts_begin + f];
+      out[fc.fact] = fc.count;
+    }
+    return out;
+  };
+  const int age = quantity("age");
+  const int hemoglobin = quantity("hemoglobin");
+  using Counts = std::map<int, int>;
+  EXPECT_EQ(facts_of("NCT00000400"), (Counts{{-1, 1}, {age, 1}}));
+  EXPECT_EQ(facts_of("NCT00000410"),
+            (Counts{{-1, 0}, {age, 1}, {hemoglobin, 1}}));
+  EXPECT_EQ(facts_of("NCT00000420"),
+            (Counts{{-1, 0}, {age, 1}, {internal::kFactPerformance, 1}}));
+  EXPECT_EQ(facts_of("NCT00000430"),
+            (Counts{{-1, 0}, {age, 1}, {internal::kFactPerformance, 1}}));
+  EXPECT_EQ(facts_of("NCT00000440"), (Counts{{-1, 0}, {age, 1}}));
+
+  const std::vector<patient::Profile> patients = {
+      PatientBuilder().Age(40).Build(),
+      PatientBuilder().Age(40).Lab("718-7", 12, "g/dL").Build(),
+      PatientBuilder().Age(40).Ecog(0).Build(),
+      PatientBuilder().Age(40).Lab("718-7", 12, "g/dL").Ecog(0).Build(),
+      PatientBuilder().Age(40).Lab("718-7", 7, "g/dL").Ecog(3).Build(),
+  };
+  size_t pruned_total = 0;
+  for (size_t pi = 0; pi < patients.size(); ++pi) {
+    for (int k = 1; k <= static_cast<int>(studies.size()); ++k) {
+      for (const std::vector<Verdict>& verdicts :
+           std::vector<std::vector<Verdict>>{
+               {}, {Verdict::kEligible, Verdict::kPossible}}) {
+        SCOPED_TRACE(::testing::Message()
+                     << "patient " << pi << " top_k " << k);
+        MatchOptions o = AllOptions();
+        o.top_k = k;
+        o.verdicts = verdicts;
+        pruned_total += ExpectSameAsBruteForce(*snap, patients[pi], o);
       }
     }
   }
