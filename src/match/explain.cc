@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -36,11 +37,16 @@ void PutNumber(std::string* out, double v) {
   }
   char buf[32];
   const bool whole = v == std::floor(v) && std::fabs(v) < 1e15;
-  const std::to_chars_result r =
-      whole ? std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed,
-                            0)
-            : std::to_chars(buf, buf + sizeof(buf), v,
-                            std::chars_format::general, 4);
+  std::to_chars_result r;
+  if (whole && !(v == 0 && std::signbit(v))) {
+    // The same digits as the fixed format, without its shortest-digit
+    // search (most bounds and values are whole).
+    r = std::to_chars(buf, buf + sizeof(buf), static_cast<int64_t>(v));
+  } else if (whole) {
+    r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::fixed, 0);
+  } else {
+    r = std::to_chars(buf, buf + sizeof(buf), v, std::chars_format::general, 4);
+  }
   out->append(buf, r.ptr);
 }
 
@@ -79,7 +85,7 @@ void PutNumericTest(std::string* out, const View& p) {
   const CompactPredicate& cp = p.cp;
   const bool age = p.kind() == Kind::kAge;
   const double scale = age ? AgeUnitYears(cp.age_unit) : 1;
-  Put(out, QuantityLabel(p.quantity));
+  AppendQuantityLabel(out, p.quantity);
   if (cp.has_low && cp.has_high && cp.low_inclusive && cp.high_inclusive) {
     Put(out, " ");
     PutNumber(out, cp.low / scale);
@@ -123,10 +129,9 @@ void PutCanonicalValue(std::string* out, const View& p, double v) {
 }
 
 void PutNumericFact(std::string* out, const View& p, const PredicateEval& e) {
-  const std::string q = QuantityLabel(p.quantity);
   auto patients = [&] {
     Put(out, "patient's ");
-    Put(out, q);
+    AppendQuantityLabel(out, p.quantity);
     Put(out, " is ");
   };
   switch (e.why) {
@@ -147,7 +152,7 @@ void PutNumericFact(std::string* out, const View& p, const PredicateEval& e) {
         Put(out, "no ECOG or Karnofsky score in the profile");
       } else {
         Put(out, "no ");
-        Put(out, q);
+        AppendQuantityLabel(out, p.quantity);
         Put(out, " value in the profile");
       }
       return;
@@ -307,6 +312,12 @@ std::string FormatNumber(double v) {
 }
 
 std::string QuantityLabel(std::string_view q) {
+  std::string out;
+  AppendQuantityLabel(&out, q);
+  return out;
+}
+
+void AppendQuantityLabel(std::string* out, std::string_view q) {
   static constexpr std::pair<std::string_view, std::string_view> kLabels[] = {
       {"hba1c", "HbA1c"},
       {"egfr", "eGFR"},
@@ -326,13 +337,20 @@ std::string QuantityLabel(std::string_view q) {
       {"karnofsky", "Karnofsky"},
   };
   for (const auto& [key, label] : kLabels) {
-    if (key == q) return std::string(label);
+    if (key == q) {
+      out->append(label);
+      return;
+    }
   }
-  std::string out(q);
-  for (char& c : out) {
-    if (c == '_') c = ' ';
+  if (q.empty()) {
+    out->append("value");
+    return;
   }
-  return out.empty() ? std::string("value") : out;
+  const size_t begin = out->size();
+  out->append(q);
+  for (size_t i = begin; i < out->size(); ++i) {
+    if ((*out)[i] == '_') (*out)[i] = ' ';
+  }
 }
 
 std::string ConditionLabel(const patient::Condition& c) {

@@ -24,6 +24,8 @@ std::string Reason(const Snapshot& snapshot, const PatientFacts& facts,
 
 // Display name of a canonical quantity: "hemoglobin", "HbA1c", "ECOG".
 std::string QuantityLabel(std::string_view quantity);
+// The same, appended to *out (no allocation of its own).
+void AppendQuantityLabel(std::string* out, std::string_view quantity);
 
 // "%g"-like with at most 4 significant digits and no trailing zeros.
 std::string FormatNumber(double v);

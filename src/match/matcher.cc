@@ -29,17 +29,12 @@ using internal::StudyEvaluator;
 
 constexpr size_t kInterruptStride = 256;
 
-int VerdictRank(Verdict v) {
-  switch (v) {
-    case Verdict::kEligible:
-      return 0;
-    case Verdict::kPossible:
-      return 1;
-    case Verdict::kIneligible:
-      break;
-  }
-  return 2;
-}
+// Best first: the enum's own order (checked below), so a rank is a cast in
+// the comparisons the walk makes per candidate.
+static_assert(static_cast<int>(Verdict::kEligible) == 0 &&
+              static_cast<int>(Verdict::kPossible) == 1 &&
+              static_cast<int>(Verdict::kIneligible) == 2);
+inline int VerdictRank(Verdict v) { return static_cast<int>(v); }
 
 Verdict VerdictAtRank(int rank) {
   return rank == 0 ? Verdict::kEligible
