@@ -3,7 +3,7 @@
 //
 //   valgrind --tool=callgrind --collect-atstart=no
 //       build/<dir>/bench/criteria_profile [--warm=1] [--passes=1] [--mem_mb=N]
-//           [--dump=FILE]
+//           [--dump=FILE] [--rules=DIR]
 //   callgrind_annotate callgrind.out.<pid>
 //
 // Parses every recorded study, compiles the corpus --warm times (RE2's DFA
@@ -12,7 +12,9 @@
 // instruction count is the steady-state cost of --passes corpus passes. Also
 // prints the CPU time of the measured passes (studies/s). --dump=FILE writes
 // ToJson of every compiled study, one per line, so that a speed change can be
-// checked to leave the output byte-identical (diff two dumps).
+// checked to leave the output byte-identical (diff two dumps). --rules=DIR
+// loads the rule files from DIR instead of the source tree's rules/ (to time
+// a rule edit against a copy of the previous rules with the same binary).
 #include <algorithm>
 #include <cstdint>
 #include <cstdio>
@@ -54,6 +56,7 @@ int main(int argc, char** argv) {
   int warm = 1;
   int passes = 1;
   std::string dump_path;
+  fs::path rules_dir = fs::path(TRIALMATCH_SOURCE_DIR) / "rules";
   trialmatch::criteria::RuleSetOptions options;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -63,6 +66,8 @@ int main(int argc, char** argv) {
       passes = std::max(1, std::atoi(a.c_str() + 9));
     } else if (a.rfind("--dump=", 0) == 0) {
       dump_path = a.substr(7);
+    } else if (a.rfind("--rules=", 0) == 0) {
+      rules_dir = a.substr(8);
     } else if (a.rfind("--mem_mb=", 0) == 0) {
       // RE2 budgets (per rule pattern, prefilter set, dictionary), in MiB.
       const int64_t mb = std::max(1, std::atoi(a.c_str() + 9));
@@ -71,13 +76,12 @@ int main(int argc, char** argv) {
       options.dictionary_max_mem = mb << 20;
     } else {
       std::fprintf(stderr, "usage: %s [--warm=N] [--passes=N] [--mem_mb=N] "
-                   "[--dump=FILE]\n",
+                   "[--dump=FILE] [--rules=DIR]\n",
                    argv[0]);
       return 2;
     }
   }
-  auto rules = trialmatch::criteria::RuleSet::LoadDirectory(
-      fs::path(TRIALMATCH_SOURCE_DIR) / "rules", options);
+  auto rules = trialmatch::criteria::RuleSet::LoadDirectory(rules_dir, options);
   if (!rules.ok()) {
     std::fprintf(stderr, "%s\n", std::string(rules.status().message()).c_str());
     return 1;

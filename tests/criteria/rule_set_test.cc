@@ -1,5 +1,6 @@
 #include "criteria/rule_set.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -195,6 +196,48 @@ TEST(RuleSetTest, TinySetBudgetDegradesToAllFamiliesNotToMisses) {
   } else {
     EXPECT_FALSE(scan.families.empty());
   }
+}
+
+// A stand-alone rule runs only where its family's trigger matches, so a
+// trigger must match wherever the rule's pattern does: a tighter trigger
+// that misses a text the pattern reads would silently lose that reading.
+// Checked on every example text of the rule files and on texts near the
+// edges of the tightened age, pregnancy-test and breastfeeding triggers.
+TEST(RuleSetTest, TriggersMatchWhereverTheirRulesDo) {
+  const RuleSet& rules = *testing::ProjectRules();
+  std::vector<std::string> texts;
+  for (const ExampleDef& ex : rules.examples()) texts.push_back(ex.text);
+  for (const char* t : {
+           "Aged over 65", "aged>=18 years", "AGE: 18 and over.", "Ages:18+",
+           "Age (years) >= 18", "Age at the time of screening: 18 to 75",
+           "Subjects over the age of 65", "above the age 21",
+           ">=18 years of age", "> 18 years-old, no upper limit", "Over 18 years, any sex",
+           "At least 18 years (inclusive).", "Minimum 18 years at consent",
+           "Positive pregnancy test at screening", "positive serum beta-hCG",
+           "Pregnancy test result is positive", "pregnancy test (serum) positive",
+           "Breast-feeding women", "breast- feeding", "breast feeding", "breastfeeding",
+           "Lactating or nursing mothers", "lactation",
+       }) {
+    texts.emplace_back(t);
+  }
+  int checked = 0;
+  RuleSet::ScanResult scan;
+  for (const std::string& text : texts) {
+    rules.Scan(text, &scan);
+    ASSERT_FALSE(scan.degraded);
+    for (const RuleFamily& fam : rules.families()) {
+      if (fam.name_re != nullptr) continue;  // measurements: the name is the trigger's
+      const int f = static_cast<int>(&fam - rules.families().data());
+      for (int r : fam.rules) {
+        const MatchRule& rule = rules.rules()[r];
+        if (!RE2::PartialMatch(text, *rule.re)) continue;
+        ++checked;
+        EXPECT_TRUE(std::binary_search(scan.families.begin(), scan.families.end(), f))
+            << rule.id << " matches but its trigger does not: " << text;
+      }
+    }
+  }
+  EXPECT_GE(checked, 150);
 }
 
 TEST(RuleSetTest, ComparatorsClassify) {
