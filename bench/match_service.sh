@@ -7,16 +7,21 @@
 #   B=build/match-perf STORE=/tmp/m100/s.db PATIENTS=/tmp/m100/p2000.jsonl \
 #     bench/match_service.sh
 # (the store and patients from gen_corpus + trialmatch import, see BENCHMARKS.md).
-# Deletes STORE.snapshot first, so the first start builds it.
+# Deletes STORE.snapshot first, so the first start builds it. RULES=DIR: the
+# rules the store was compiled with (e.g. an older checkout's rules/), so the
+# stored compiled criteria are used rather than compiled again.
+# Huge pages for malloc as in the README's run command: GLIBC_TUNABLES in the
+# environment applies to every process the script starts.
 set -u
 B=${B:-build/match-perf}
+RULES_ARG=${RULES:+--rules=$RULES}
 S=${STORE:-/tmp/m100/s.db}
 PORT=${PORT:-50791}
 out=${OUT:-/tmp/svc}
 mkdir -p $out
 start_serve() {  # $1 = label
   local t0=$(date +%s.%N)
-  $B/trialmatch serve --store=$S --offline --listen=127.0.0.1:$PORT > $out/serve_$1.log 2>&1 &
+  $B/trialmatch serve --store=$S $RULES_ARG --offline --listen=127.0.0.1:$PORT > $out/serve_$1.log 2>&1 &
   SP=$!
   local waited=0
   while ! grep -q "SERVING" $out/serve_$1.log; do
@@ -49,4 +54,4 @@ done
 grep -E 'VmHWM|VmRSS' /proc/$SP/status
 stop_serve
 echo "--- batch in process, 2000 patients"
-/usr/bin/time -f "wall %e s, cpu %U+%S, maxrss %M kB" $B/trialmatch match --store=$S --patients=${PATIENTS:-/tmp/m100/p2000.jsonl} --out=$out/out_local.jsonl 2>&1 | tail -3
+/usr/bin/time -f "wall %e s, cpu %U+%S, maxrss %M kB" $B/trialmatch match --store=$S $RULES_ARG --patients=${PATIENTS:-/tmp/m100/p2000.jsonl} --out=$out/out_local.jsonl 2>&1 | tail -3

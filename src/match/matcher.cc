@@ -222,6 +222,18 @@ struct Queued {
   MatchStrength relevance;
 };
 
+// Proximity tiers of the related walk for a located patient: the head
+// proximity of each tier, best first (the last holds studies without an
+// open located site: proximity 0).
+constexpr int kProximityTiers = 5;
+constexpr double kTierProximity[kProximityTiers] = {1.0, 0.5, 0.25, 0.1, 0.0};
+constexpr uint8_t kNoTier = 0xff;  // a cell beyond the distance limit
+// Tiers pay when the walk goes deep: a tier stream skips the other tiers'
+// ranks of its bitmap. 400-patient callgrind at 100k, instructions with
+// tiers against without: top_k 1 +13 %, 5 +4.4 %, 10 -3.2 %, 20 -7.9 %,
+// 50 -12 %.
+constexpr int kTieredTopK = 10;
+
 // The strength of each candidate bitmap (Scratch::by_strength), strongest
 // first.
 constexpr MatchStrength kClassStrength[3] = {
@@ -246,6 +258,11 @@ struct Stream {
   const uint32_t* ranks = nullptr;
   size_t count = 0;
   size_t next = 0;  // of ranks
+  // A bitmap stream may take only the ranks whose site cell is in one
+  // proximity tier (Matcher::Match: by tier_of_cell, per call).
+  const uint8_t* tier_of_cell = nullptr;
+  uint8_t tier = 0;
+  bool primed = true;  // head is a member (else an upper bound of them all)
   MatchStrength strength = MatchStrength::kNone;
   double proximity = 0;
   uint32_t rank = 0;  // the head
@@ -256,8 +273,9 @@ struct Stream {
 struct Scratch {
   // Related studies by by_bound rank: exact, broader, ancestor.
   std::vector<uint64_t> by_strength[3];
-  std::vector<Stream> streams;   // best-first walk
-  std::vector<Stream*> buckets;  // by BoundBucket: lists through Stream
+  std::vector<Stream> streams;        // best-first walk
+  std::vector<Stream*> buckets;       // by BoundBucket: lists through Stream
+  std::vector<uint8_t> tier_of_cell;  // by site cell, for a located patient
   std::vector<Pending> pending;
   std::vector<Queued> queued;         // first-pass survivors
   std::vector<uint32_t> bucket_of;    // parallel to queued
@@ -739,6 +757,19 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   const std::vector<uint32_t>& order = snapshot.by_bound();
   const std::vector<internal::StudyKey>& ordered_keys =
       snapshot.keys_by_bound();
+  // The proximity tier of a site cell for a located patient (the related
+  // walk below): the last tier whose head is at least the cell's bound.
+  auto tier_of = [&](uint32_t cell_index) -> uint8_t {
+    const internal::SiteCell& cell = snapshot.site_cells()[cell_index];
+    if (cell.sites == internal::kSitesCap && limit_km &&
+        cap_min_km(cell) > *limit_km) {
+      return kNoTier;
+    }
+    const double bound = proximity_bound(cell);
+    uint8_t t = 0;
+    while (t + 1 < kProximityTiers && kTierProximity[t + 1] >= bound) ++t;
+    return t;
+  };
   auto advance = [&](Stream& st) -> bool {
     if (st.words == nullptr) {
       if (st.next >= st.count) return false;
@@ -755,13 +786,20 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       }
       return true;
     }
-    while (st.rest == 0) {
-      if (++st.word >= st.nwords) return false;
-      st.rest = st.words[st.word];
+    const std::vector<uint32_t>& cell_of_rank = snapshot.cell_of_rank();
+    while (true) {
+      while (st.rest == 0) {
+        if (++st.word >= st.nwords) return false;
+        st.rest = st.words[st.word];
+      }
+      const int bit = __builtin_ctzll(st.rest);
+      st.rest &= st.rest - 1;
+      st.rank = static_cast<uint32_t>(st.word * 64 + bit);
+      if (st.tier_of_cell == nullptr ||
+          st.tier_of_cell[cell_of_rank[st.rank]] == st.tier) {
+        break;
+      }
     }
-    const int bit = __builtin_ctzll(st.rest);
-    st.rest &= st.rest - 1;
-    st.rank = static_cast<uint32_t>(st.word * 64 + bit);
     const internal::StudyKey& k = ordered_keys[st.rank];
     st.head = bound_with_key(k, order[st.rank], k.always_unknown, st.strength,
                              st.proximity);
@@ -795,6 +833,24 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         if (st.nwords == 0) continue;
         st.word = 0;
         st.rest = st.words[0];
+        if (st.tier_of_cell != nullptr) {
+          // A tier's first member may lie far into the bitmap: the stream
+          // starts unprimed, filed at the bitmap's first rank with the
+          // tier's proximity (at least as good as any member's bound), and
+          // searches for its first member only if that bound is reached.
+          while (st.rest == 0 && st.word + 1 < st.nwords) {
+            st.rest = st.words[++st.word];
+          }
+          if (st.rest == 0) continue;
+          const auto first_rank =
+              static_cast<uint32_t>(st.word * 64 + __builtin_ctzll(st.rest));
+          st.head = bound_with_key(ordered_keys[first_rank], 0,
+                                   ordered_keys[first_rank].always_unknown,
+                                   st.strength, st.proximity);
+          st.primed = false;
+          file(&st);
+          continue;
+        }
       } else {
         st.next = 0;
       }
@@ -833,6 +889,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       buckets[cursor] = st.next_in_bucket;
       // Nothing further in this stream can rank: drop it unread.
       if (cannot_rank(st.head)) continue;
+      if (!st.primed) {
+        st.primed = true;
+        if (advance(st)) file(&st);
+        continue;
+      }
       const uint32_t rank = st.rank;
       const MatchStrength relevance = st.strength;
       const double proximity = st.proximity;
@@ -864,14 +925,36 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   std::vector<Stream>& streams = scratch.streams;
   streams.clear();
   if (stats.used_index) {
-    // The three strength classes of the related studies.
+    // The three strength classes of the related studies; for a located
+    // patient (top_k >= kTieredTopK) each split by proximity tier: a study
+    // belongs to the tier of
+    // its site cell's proximity bound (the smallest tier head at least that
+    // bound), so a far study waits behind near ones with the same share
+    // bound. Studies in cells wholly beyond the distance limit are in no
+    // tier (outside the limit; not counted).
+    const bool tiered = facts.location && options.top_k >= kTieredTopK;
+    const int tiers = tiered ? kProximityTiers : 1;
+    if (tiered) {
+      const std::vector<internal::SiteCell>& cells = snapshot.site_cells();
+      std::vector<uint8_t>& tier_of_cell = scratch.tier_of_cell;
+      tier_of_cell.resize(cells.size());
+      for (size_t c = 0; c < cells.size(); ++c) {
+        tier_of_cell[c] = tier_of(static_cast<uint32_t>(c));
+      }
+    }
     for (int c = 0; c < 3; ++c) {
-      Stream st;
-      st.words = scratch.by_strength[c].data();
-      st.nwords = scratch.by_strength[c].size();
-      st.strength = kClassStrength[c];
-      st.proximity = best_proximity;
-      streams.push_back(st);
+      for (int t = 0; t < tiers; ++t) {
+        Stream st;
+        st.words = scratch.by_strength[c].data();
+        st.nwords = scratch.by_strength[c].size();
+        st.strength = kClassStrength[c];
+        st.proximity = tiered ? kTierProximity[t] : best_proximity;
+        if (tiered) {
+          st.tier_of_cell = scratch.tier_of_cell.data();
+          st.tier = static_cast<uint8_t>(t);
+        }
+        streams.push_back(st);
+      }
     }
     if (absl::Status s = walk(streams); !s.ok()) return s;
   } else if (prune && !any_linked && facts.location) {

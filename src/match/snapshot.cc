@@ -405,6 +405,7 @@ void Snapshot::DeriveSiteCells() {
   for (uint32_t r = 0; r < by_bound_.size(); ++r) {
     cell_ranks_[next[cell_of[r]]++] = r;
   }
+  cell_of_rank_ = std::move(cell_of);
 }
 
 const std::vector<uint32_t>* Snapshot::RanksWithMesh(uint32_t key) const {

@@ -410,6 +410,8 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
     return site_cells_;
   }
   const std::vector<uint32_t>& cell_ranks() const { return cell_ranks_; }
+  // The cell of each by_bound() rank (index into site_cells()).
+  const std::vector<uint32_t>& cell_of_rank() const { return cell_of_rank_; }
   const std::vector<internal::CompactPredicate>& predicates() const {
     return preds_;
   }
@@ -465,7 +467,7 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   Snapshot() = default;
 
   // The derived lookups, rebuilt rather than stored: keys_by_bound_ (keys_
-  // in by_bound_ order), site_cells_ and cell_ranks_.
+  // in by_bound_ order), site_cells_, cell_ranks_ and cell_of_rank_.
   void DeriveIndexes();
   void DeriveSiteCells();
 
@@ -478,6 +480,7 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   std::vector<internal::StudyKey> keys_by_bound_;
   std::vector<internal::SiteCell> site_cells_;
   std::vector<uint32_t> cell_ranks_;
+  std::vector<uint32_t> cell_of_rank_;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;
   std::vector<uint32_t> node_preds_;
