@@ -927,11 +927,10 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   if (stats.used_index) {
     // The three strength classes of the related studies; for a located
     // patient (top_k >= kTieredTopK) each split by proximity tier: a study
-    // belongs to the tier of
-    // its site cell's proximity bound (the smallest tier head at least that
-    // bound), so a far study waits behind near ones with the same share
-    // bound. Studies in cells wholly beyond the distance limit are in no
-    // tier (outside the limit; not counted).
+    // belongs to the tier of its site cell's proximity bound (the smallest
+    // tier head at least that bound), so a far study waits behind near
+    // ones with the same share bound. Studies in cells wholly beyond the
+    // distance limit are in no tier (outside the limit; not counted).
     const bool tiered = facts.location && options.top_k >= kTieredTopK;
     const int tiers = tiered ? kProximityTiers : 1;
     if (tiered) {

@@ -27,9 +27,11 @@
 // evaluation (abandoned at the first violated top-level item when INELIGIBLE
 // is not wanted: the structured age/sex predicates come first), the verdict
 // filter, a top_k heap. Related studies are walked best static bound first
-// (the posting lists hold ranks in Snapshot::by_bound()) and evaluated in
-// patient-bound order, so the walk stops at the first study that cannot
-// rank (docs/match.md, "Candidates, filters, indexes").
+// (the posting lists hold ranks in Snapshot::by_bound(); for a located
+// patient split by proximity tier) and evaluated in patient-bound order, so
+// the walk stops at the first study that cannot rank; a located patient
+// without a linked condition walks the snapshot's site cells the same way
+// (docs/match.md, "Candidates, filters, indexes").
 // evaluate_all scans every study and evaluates every candidate (brute
 // force): it returns the same results, which the tests check (the index and
 // the bound are accelerators, not filters of their own).
