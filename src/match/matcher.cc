@@ -930,15 +930,32 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     // belongs to the tier of its site cell's proximity bound (the smallest
     // tier head at least that bound), so a far study waits behind near
     // ones with the same share bound. Studies in cells wholly beyond the
-    // distance limit are in no tier (outside the limit; not counted).
+    // distance limit are in no tier: counted as candidates outside the
+    // distance and taken out of the bitmaps, never read.
     const bool tiered = facts.location && options.top_k >= kTieredTopK;
     const int tiers = tiered ? kProximityTiers : 1;
     if (tiered) {
       const std::vector<internal::SiteCell>& cells = snapshot.site_cells();
       std::vector<uint8_t>& tier_of_cell = scratch.tier_of_cell;
       tier_of_cell.resize(cells.size());
+      bool any_beyond = false;
       for (size_t c = 0; c < cells.size(); ++c) {
         tier_of_cell[c] = tier_of(static_cast<uint32_t>(c));
+        any_beyond |= tier_of_cell[c] == kNoTier && cells[c].ranks_count > 0;
+      }
+      if (any_beyond) {
+        const std::vector<uint32_t>& cell_of_rank = snapshot.cell_of_rank();
+        for (std::vector<uint64_t>& bits : scratch.by_strength) {
+          for (size_t i = 0; i < bits.size(); ++i) {
+            for (uint64_t rest = bits[i]; rest != 0; rest &= rest - 1) {
+              const size_t rank = i * 64 + __builtin_ctzll(rest);
+              if (tier_of_cell[cell_of_rank[rank]] != kNoTier) continue;
+              bits[i] &= ~(uint64_t{1} << (rank & 63));
+              ++stats.candidates;
+              ++stats.outside_distance;
+            }
+          }
+        }
       }
     }
     for (int c = 0; c < 3; ++c) {
@@ -966,6 +983,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       if (cell.ranks_count == 0) continue;
       if (cell.sites == internal::kSitesCap && limit_km &&
           cap_min_km(cell) > *limit_km) {
+        stats.candidates += cell.ranks_count;
         stats.outside_distance += cell.ranks_count;
         continue;
       }

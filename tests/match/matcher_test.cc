@@ -20,8 +20,10 @@
 namespace trialmatch::match::testing {
 namespace {
 
+using ::testing::Contains;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using ::trialmatch::testing::StatusIs;
 
 std::vector<std::string> Ids(const MatchResponse& r) {
@@ -635,6 +637,34 @@ TEST(GeoTest, NearestOpenSiteAndDistanceFilter) {
   for (const MatchResult& m : located.results)
     EXPECT_NE(m.nct_id, "NCT00000004");
   EXPECT_EQ(located.results.size(), 3u);
+}
+
+TEST(GeoTest, StudiesBeyondTheLimitAreCandidatesOutsideTheDistance) {
+  // The ranked walks skip whole site regions beyond the limit unread; the
+  // stats still count their studies as candidates, outside the distance
+  // (what a client reads to tell "none near you" from "none related").
+  std::vector<TestStudy> studies = GeoStudies();
+  for (TestStudy& s : studies)
+    s.Conditions({{"D003924", "Diabetes Mellitus, Type 2"}});
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(studies);
+  for (const bool related : {true, false}) {
+    for (const int top_k : {10, 50}) {
+      SCOPED_TRACE(absl::StrFormat("related %d top_k %d", related, top_k));
+      MatchOptions o = AllOptions();
+      o.require_condition_match = true;
+      o.top_k = top_k;
+      PatientBuilder b;
+      b.Age(40).At(kLondon[0], kLondon[1], 1000);
+      if (related) b.Mesh("D003924");
+      ASSERT_OK_AND_ASSIGN(MatchResponse r,
+                           Matcher().Match(*snap, b.Build(), o));
+      EXPECT_EQ(r.stats.used_index, related);
+      EXPECT_THAT(Ids(r), Not(Contains("NCT00000002")));  // New York
+      EXPECT_EQ(r.results.size(), 4u);
+      EXPECT_EQ(r.stats.outside_distance, 1u);
+      EXPECT_EQ(r.stats.candidates, 5u);
+    }
+  }
 }
 
 TEST(GeoTest, ProfileLimitAndOptionLimitTheSmallerWins) {
