@@ -772,11 +772,14 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   };
   auto advance = [&](Stream& st) -> bool {
     if (st.words == nullptr) {
+      // A site cell's list, for a patient without a linked condition: in
+      // Snapshot::unlinked_order(), with its bound.
       if (st.next >= st.count) return false;
       st.rank = st.ranks[st.next++];
       const internal::StudyKey& k = ordered_keys[st.rank];
-      st.head = bound_with_key(k, order[st.rank], k.always_unknown, st.strength,
-                               st.proximity);
+      st.head = bound_with_key(k, order[st.rank],
+                               snapshot.unlinked_certain()[st.rank],
+                               st.strength, st.proximity);
       __builtin_prefetch(fact_counts.data() + k.facts_begin);
       if (st.next < st.count) {
         const char* next =
@@ -997,13 +1000,13 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     if (absl::Status s = walk(streams); !s.ok()) return s;
   } else if (prune && !any_linked) {
     // No condition to relate and no location: relevance is NONE and
-    // proximity 0 for every study, so the snapshot's static best-bound
-    // order is the patient's up to the facts it lacks; the first study that
-    // cannot rank ends the scan.
-    // Sequentially over keys_by_bound (keys() is in NCT order).
-    for (size_t j = 0; j < order.size(); ++j) {
-      const uint32_t si = order[j];
-      const internal::StudyKey& k = ordered_keys[j];
+    // proximity 0 for every study, so the snapshot's unlinked order is the
+    // patient's up to the other facts it lacks; the first study that cannot
+    // rank ends the scan (keys read through keys_by_bound).
+    const std::vector<uint32_t>& unlinked_certain = snapshot.unlinked_certain();
+    for (const uint32_t r : snapshot.unlinked_order()) {
+      const uint32_t si = order[r];
+      const internal::StudyKey& k = ordered_keys[r];
       ++stats.candidates;
       if (options.interrupt && ++since_check >= kInterruptStride) {
         since_check = 0;
@@ -1014,10 +1017,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         ++stats.gated;
         continue;
       }
-      // The order is by the patient-independent bound: the first study
-      // whose bound cannot rank ends the scan; evaluate() then applies the
-      // patient's tighter bound study by study.
-      if (cannot_rank(bound_with_key(k, si, k.always_unknown,
+      // The order is by the bound every such patient shares (the required
+      // conditions never satisfied): the first study whose bound cannot
+      // rank ends the scan; evaluate() then applies the patient's tighter
+      // bound study by study.
+      if (cannot_rank(bound_with_key(k, si, unlinked_certain[r],
                                      MatchStrength::kNone, best_proximity))) {
         stats.pruned += 1;
         break;

@@ -404,14 +404,28 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   // does not narrow (docs/match.md, "Site cells"). A study's cell is the
   // finest of three grids (2, 8, 32 degrees) whose cell size is at least
   // the radius of its sites' cap, chosen by the cap's center; the cell's own
-  // cap is then computed from its studies' caps. Within a cell, ranks
-  // ascend (best patient-independent bound first).
+  // cap is then computed from its studies' caps. Within a cell, ranks are
+  // in unlinked_order() (best bound for those patients first).
   const std::vector<internal::SiteCell>& site_cells() const {
     return site_cells_;
   }
   const std::vector<uint32_t>& cell_ranks() const { return cell_ranks_; }
   // The cell of each by_bound() rank (index into site_cells()).
   const std::vector<uint32_t>& cell_of_rank() const { return cell_of_rank_; }
+  // For patients none of whose conditions links to the snapshot (or who
+  // have none): their required conditions are never satisfied (facts.h),
+  // so every study's units on kFactRequiredCondition are certainly
+  // unfavourable. unlinked_certain()[r]: always_unknown plus those units,
+  // by by_bound() rank. unlinked_order(): the ranks best first by the bound
+  // with that count (ELIGIBLE-capable, then MaxShare descending, then study
+  // index), the order those patients are walked in (cell lists of
+  // site_cells() follow it too). Derived, not stored.
+  const std::vector<uint32_t>& unlinked_certain() const {
+    return unlinked_certain_;
+  }
+  const std::vector<uint32_t>& unlinked_order() const {
+    return unlinked_order_;
+  }
   const std::vector<internal::CompactPredicate>& predicates() const {
     return preds_;
   }
@@ -467,7 +481,8 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   Snapshot() = default;
 
   // The derived lookups, rebuilt rather than stored: keys_by_bound_ (keys_
-  // in by_bound_ order), site_cells_, cell_ranks_ and cell_of_rank_.
+  // in by_bound_ order), unlinked_certain_ / unlinked_order_, site_cells_,
+  // cell_ranks_ and cell_of_rank_.
   void DeriveIndexes();
   void DeriveSiteCells();
 
@@ -481,6 +496,8 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   std::vector<internal::SiteCell> site_cells_;
   std::vector<uint32_t> cell_ranks_;
   std::vector<uint32_t> cell_of_rank_;
+  std::vector<uint32_t> unlinked_certain_;
+  std::vector<uint32_t> unlinked_order_;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;
   std::vector<uint32_t> node_preds_;

@@ -10,6 +10,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "bench/corpus_gen.h"
@@ -158,8 +159,8 @@ TEST_F(GeneratedCorpusTest, OptimisedRankingEqualsBruteForce) {
 
 // The site index the matcher walks for located patients without a linked
 // condition (Snapshot::site_cells): every study in exactly one cell, ranks
-// ascending within a cell, and every open site of every study inside its
-// cell's cap (the matcher allows 5 km for the floats; the cap itself must
+// in unlinked_order() within a cell, and every open site of every study inside
+// its cell's cap (the matcher allows 5 km for the floats; the cap itself must
 // hold within 1 km).
 TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
   const Snapshot& s = *Load().snapshot;
@@ -168,6 +169,10 @@ TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
   EXPECT_EQ(cells[0].sites, internal::kSitesNone);
   EXPECT_EQ(cells[1].sites, internal::kSitesAnywhere);
   std::vector<int> seen(s.size(), 0);
+  // Each cell's ranks follow unlinked_order().
+  ASSERT_EQ(s.unlinked_order().size(), s.size());
+  std::vector<size_t> position(s.size());
+  for (size_t j = 0; j < s.size(); ++j) position[s.unlinked_order()[j]] = j;
   size_t capped_cells = 0;
   size_t studies_in_caps = 0;
   for (size_t c = 0; c < cells.size(); ++c) {
@@ -179,7 +184,8 @@ TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
       ASSERT_LT(rank, s.size());
       ++seen[rank];
       if (i > 0) {
-        EXPECT_LT(s.cell_ranks()[cell.ranks_begin + i - 1], rank);
+        EXPECT_LT(position[s.cell_ranks()[cell.ranks_begin + i - 1]],
+                  position[rank]);
       }
       const internal::CompactStudy& cs = s.compact()[s.by_bound()[rank]];
       if (cell.sites == internal::kSitesNone) {
@@ -209,6 +215,40 @@ TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
   // Not vacuous: most located studies sit in capped cells of their region.
   EXPECT_GT(capped_cells, 20u);
   EXPECT_GT(studies_in_caps, s.size() / 4);
+}
+
+// The order the matcher walks patients without a linked condition in
+// (Snapshot::unlinked_order): a permutation of the ranks, best first by the
+// bound with the required-condition units counted, ties by study index
+// (the walk drops a stream at its first head that cannot rank).
+TEST_F(GeneratedCorpusTest, UnlinkedOrderIsBestFirstByItsBound) {
+  const Snapshot& s = *Load().snapshot;
+  ASSERT_EQ(s.unlinked_order().size(), s.size());
+  ASSERT_EQ(s.unlinked_certain().size(), s.size());
+  std::vector<int> seen(s.size(), 0);
+  size_t tighter = 0;
+  for (size_t r = 0; r < s.size(); ++r) {
+    EXPECT_GE(s.unlinked_certain()[r], s.keys_by_bound()[r].always_unknown);
+    if (s.unlinked_certain()[r] > s.keys_by_bound()[r].always_unknown) {
+      ++tighter;
+    }
+  }
+  auto key = [&](uint32_t r) {
+    const internal::StudyKey& k = s.keys_by_bound()[r];
+    const uint32_t c = s.unlinked_certain()[r];
+    return std::make_tuple(!(k.has_criteria_text && c == 0),
+                           -internal::MaxShare(k, c), s.by_bound()[r]);
+  };
+  for (size_t j = 0; j < s.size(); ++j) {
+    ++seen[s.unlinked_order()[j]];
+    if (j > 0) {
+      EXPECT_LT(key(s.unlinked_order()[j - 1]), key(s.unlinked_order()[j]))
+          << "position " << j;
+    }
+  }
+  for (size_t r = 0; r < seen.size(); ++r)
+    EXPECT_EQ(seen[r], 1) << "rank " << r;
+  EXPECT_GT(tighter, s.size() / 4);  // most studies require a condition
 }
 
 }  // namespace
