@@ -770,15 +770,18 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     while (t + 1 < kProximityTiers && kTierProximity[t + 1] >= bound) ++t;
     return t;
   };
+  // Only for a patient without a linked condition (the cell streams and
+  // the unlocated scan below).
+  const std::vector<uint32_t>& unlinked_certain =
+      snapshot.unlinked_certain(facts.conditions_complete);
   auto advance = [&](Stream& st) -> bool {
     if (st.words == nullptr) {
       // A site cell's list, for a patient without a linked condition: in
-      // Snapshot::unlinked_order(), with its bound.
+      // Snapshot::unlinked_order(complete), with its bound.
       if (st.next >= st.count) return false;
       st.rank = st.ranks[st.next++];
       const internal::StudyKey& k = ordered_keys[st.rank];
-      st.head = bound_with_key(k, order[st.rank],
-                               snapshot.unlinked_certain()[st.rank],
+      st.head = bound_with_key(k, order[st.rank], unlinked_certain[st.rank],
                                st.strength, st.proximity);
       __builtin_prefetch(fact_counts.data() + k.facts_begin);
       if (st.next < st.count) {
@@ -991,7 +994,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         continue;
       }
       Stream st;
-      st.ranks = snapshot.cell_ranks().data() + cell.ranks_begin;
+      st.ranks = snapshot.cell_ranks(facts.conditions_complete).data() +
+                 cell.ranks_begin;
       st.count = cell.ranks_count;
       st.strength = MatchStrength::kNone;
       st.proximity = proximity_bound(cell);
@@ -1003,8 +1007,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     // proximity 0 for every study, so the snapshot's unlinked order is the
     // patient's up to the other facts it lacks; the first study that cannot
     // rank ends the scan (keys read through keys_by_bound).
-    const std::vector<uint32_t>& unlinked_certain = snapshot.unlinked_certain();
-    for (const uint32_t r : snapshot.unlinked_order()) {
+    for (const uint32_t r :
+         snapshot.unlinked_order(facts.conditions_complete)) {
       const uint32_t si = order[r];
       const internal::StudyKey& k = ordered_keys[r];
       ++stats.candidates;
@@ -1018,7 +1022,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         continue;
       }
       // The order is by the bound every such patient shares (the required
-      // conditions never satisfied): the first study whose bound cannot
+      // conditions never satisfied, nor the excluded ones without a
+      // complete condition list): the first study whose bound cannot
       // rank ends the scan; evaluate() then applies the patient's tighter
       // bound study by study.
       if (cannot_rank(bound_with_key(k, si, unlinked_certain[r],

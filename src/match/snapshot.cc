@@ -294,35 +294,43 @@ void Snapshot::DeriveIndexes() {
   keys_by_bound_.clear();
   keys_by_bound_.reserve(by_bound_.size());
   for (uint32_t si : by_bound_) keys_by_bound_.push_back(keys_[si]);
-  unlinked_certain_.resize(by_bound_.size());
-  for (uint32_t r = 0; r < by_bound_.size(); ++r) {
-    const internal::StudyKey& k = keys_by_bound_[r];
-    uint32_t certain = k.always_unknown;
-    for (uint32_t i = 0; i < k.facts_count; ++i) {
-      const internal::FactCount& fc = fact_counts_[k.facts_begin + i];
-      if (fc.fact == internal::kFactRequiredCondition) certain += fc.count;
+  // Variant 0: a complete condition list (required-condition units);
+  // variant 1: an incomplete one (the excluded-condition units too).
+  for (int v = 0; v < 2; ++v) {
+    std::vector<uint32_t>& certain_of = unlinked_certain_[v];
+    certain_of.resize(by_bound_.size());
+    for (uint32_t r = 0; r < by_bound_.size(); ++r) {
+      const internal::StudyKey& k = keys_by_bound_[r];
+      uint32_t certain = k.always_unknown;
+      for (uint32_t i = 0; i < k.facts_count; ++i) {
+        const internal::FactCount& fc = fact_counts_[k.facts_begin + i];
+        if (fc.fact == internal::kFactRequiredCondition ||
+            (v == 1 && fc.fact == internal::kFactConditionList)) {
+          certain += fc.count;
+        }
+      }
+      certain_of[r] = certain;
     }
-    unlinked_certain_[r] = certain;
+    std::vector<uint32_t>& order = unlinked_order_[v];
+    order.resize(by_bound_.size());
+    for (uint32_t r = 0; r < by_bound_.size(); ++r) order[r] = r;
+    // The matcher's walk needs every stream in this exact order (ties by
+    // study index, as by_bound_): a stream is dropped at its first head
+    // that cannot rank.
+    std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
+      const internal::StudyKey& ka = keys_by_bound_[a];
+      const internal::StudyKey& kb = keys_by_bound_[b];
+      const uint32_t ca = certain_of[a];
+      const uint32_t cb = certain_of[b];
+      const bool ea = ka.has_criteria_text && ca == 0;
+      const bool eb = kb.has_criteria_text && cb == 0;
+      if (ea != eb) return ea;
+      const double sa = internal::MaxShare(ka, ca);
+      const double sb = internal::MaxShare(kb, cb);
+      if (sa != sb) return sa > sb;
+      return by_bound_[a] < by_bound_[b];
+    });
   }
-  unlinked_order_.resize(by_bound_.size());
-  for (uint32_t r = 0; r < by_bound_.size(); ++r) unlinked_order_[r] = r;
-  // The matcher's walk needs every stream in this exact order (ties by
-  // study index, as by_bound_): a stream is dropped at its first head that
-  // cannot rank.
-  std::sort(unlinked_order_.begin(), unlinked_order_.end(),
-            [&](uint32_t a, uint32_t b) {
-              const internal::StudyKey& ka = keys_by_bound_[a];
-              const internal::StudyKey& kb = keys_by_bound_[b];
-              const uint32_t ca = unlinked_certain_[a];
-              const uint32_t cb = unlinked_certain_[b];
-              const bool ea = ka.has_criteria_text && ca == 0;
-              const bool eb = kb.has_criteria_text && cb == 0;
-              if (ea != eb) return ea;
-              const double sa = internal::MaxShare(ka, ca);
-              const double sb = internal::MaxShare(kb, cb);
-              if (sa != sb) return sa > sb;
-              return by_bound_[a] < by_bound_[b];
-            });
   DeriveSiteCells();
 }
 
@@ -421,17 +429,21 @@ void Snapshot::DeriveSiteCells() {
     cell.sin_radius = static_cast<float>(std::sin(rad));
   }
 
-  // Ranks grouped by cell, in unlinked_order_ within each.
+  // Ranks grouped by cell, in each unlinked order within each.
   for (uint32_t c : cell_of) ++site_cells_[c].ranks_count;
   uint32_t begin = 0;
   for (SiteCell& cell : site_cells_) {
     cell.ranks_begin = begin;
     begin += cell.ranks_count;
   }
-  cell_ranks_.assign(by_bound_.size(), 0);
-  std::vector<uint32_t> next(n);
-  for (size_t i = 0; i < n; ++i) next[i] = site_cells_[i].ranks_begin;
-  for (uint32_t r : unlinked_order_) cell_ranks_[next[cell_of[r]]++] = r;
+  for (int v = 0; v < 2; ++v) {
+    cell_ranks_[v].assign(by_bound_.size(), 0);
+    std::vector<uint32_t> next(n);
+    for (size_t i = 0; i < n; ++i) next[i] = site_cells_[i].ranks_begin;
+    for (uint32_t r : unlinked_order_[v]) {
+      cell_ranks_[v][next[cell_of[r]]++] = r;
+    }
+  }
   cell_of_rank_ = std::move(cell_of);
 }
 

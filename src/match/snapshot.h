@@ -42,6 +42,7 @@
 #define TRIALMATCH_MATCH_SNAPSHOT_H_
 
 #include <algorithm>
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -404,27 +405,33 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   // does not narrow (docs/match.md, "Site cells"). A study's cell is the
   // finest of three grids (2, 8, 32 degrees) whose cell size is at least
   // the radius of its sites' cap, chosen by the cap's center; the cell's own
-  // cap is then computed from its studies' caps. Within a cell, ranks are
-  // in unlinked_order() (best bound for those patients first).
+  // cap is then computed from its studies' caps. cell_ranks(complete): the
+  // ranks of each cell (SiteCell::ranks_begin/count, the same in both) in
+  // unlinked_order(complete) (best bound for those patients first).
   const std::vector<internal::SiteCell>& site_cells() const {
     return site_cells_;
   }
-  const std::vector<uint32_t>& cell_ranks() const { return cell_ranks_; }
+  const std::vector<uint32_t>& cell_ranks(bool conditions_complete) const {
+    return cell_ranks_[conditions_complete ? 0 : 1];
+  }
   // The cell of each by_bound() rank (index into site_cells()).
   const std::vector<uint32_t>& cell_of_rank() const { return cell_of_rank_; }
   // For patients none of whose conditions links to the snapshot (or who
   // have none): their required conditions are never satisfied (facts.h),
   // so every study's units on kFactRequiredCondition are certainly
-  // unfavourable. unlinked_certain()[r]: always_unknown plus those units,
-  // by by_bound() rank. unlinked_order(): the ranks best first by the bound
-  // with that count (ELIGIBLE-capable, then MaxShare descending, then study
-  // index), the order those patients are walked in (cell lists of
-  // site_cells() follow it too). Derived, not stored.
-  const std::vector<uint32_t>& unlinked_certain() const {
-    return unlinked_certain_;
+  // unfavourable, and without a complete condition list those on
+  // kFactConditionList too (an excluded condition is then violated or
+  // UNKNOWN). unlinked_certain(complete)[r]: always_unknown plus those
+  // units, by by_bound() rank. unlinked_order(complete): the ranks best
+  // first by the bound with that count (ELIGIBLE-capable, then MaxShare
+  // descending, then study index), the order those patients are walked in
+  // (the cell lists of cell_ranks() follow it too). Derived, not stored.
+  const std::vector<uint32_t>& unlinked_certain(
+      bool conditions_complete) const {
+    return unlinked_certain_[conditions_complete ? 0 : 1];
   }
-  const std::vector<uint32_t>& unlinked_order() const {
-    return unlinked_order_;
+  const std::vector<uint32_t>& unlinked_order(bool conditions_complete) const {
+    return unlinked_order_[conditions_complete ? 0 : 1];
   }
   const std::vector<internal::CompactPredicate>& predicates() const {
     return preds_;
@@ -494,10 +501,10 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   std::vector<uint32_t> by_bound_;
   std::vector<internal::StudyKey> keys_by_bound_;
   std::vector<internal::SiteCell> site_cells_;
-  std::vector<uint32_t> cell_ranks_;
+  std::array<std::vector<uint32_t>, 2> cell_ranks_;  // [complete ? 0 : 1]
   std::vector<uint32_t> cell_of_rank_;
-  std::vector<uint32_t> unlinked_certain_;
-  std::vector<uint32_t> unlinked_order_;
+  std::array<std::vector<uint32_t>, 2> unlinked_certain_;  // as cell_ranks_
+  std::array<std::vector<uint32_t>, 2> unlinked_order_;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;
   std::vector<uint32_t> node_preds_;

@@ -97,7 +97,7 @@ static_assert(FieldCount<UnitVector>() == 3,
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 // Snapshot is not an aggregate: its size stands in for its member list (any
 // added member grows it).
-static_assert(sizeof(Snapshot) == 1040, "Snapshot changed: update the codec");
+static_assert(sizeof(Snapshot) == 1112, "Snapshot changed: update the codec");
 static_assert(sizeof(CompactPredicate) == 48 && sizeof(PredicateInfo) == 44 &&
                   sizeof(SiteRecord) == 32 && sizeof(CompactStudy) == 64 &&
                   sizeof(Node) == 24 && sizeof(Concept) == 20 &&

@@ -159,9 +159,9 @@ TEST_F(GeneratedCorpusTest, OptimisedRankingEqualsBruteForce) {
 
 // The site index the matcher walks for located patients without a linked
 // condition (Snapshot::site_cells): every study in exactly one cell, ranks
-// in unlinked_order() within a cell, and every open site of every study inside
-// its cell's cap (the matcher allows 5 km for the floats; the cap itself must
-// hold within 1 km).
+// in unlinked_order(complete) within a cell (both variants), and every open
+// site of every study inside its cell's cap (the matcher allows 5 km for the
+// floats; the cap itself must hold within 1 km).
 TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
   const Snapshot& s = *Load().snapshot;
   const std::vector<internal::SiteCell>& cells = s.site_cells();
@@ -169,23 +169,38 @@ TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
   EXPECT_EQ(cells[0].sites, internal::kSitesNone);
   EXPECT_EQ(cells[1].sites, internal::kSitesAnywhere);
   std::vector<int> seen(s.size(), 0);
-  // Each cell's ranks follow unlinked_order().
-  ASSERT_EQ(s.unlinked_order().size(), s.size());
-  std::vector<size_t> position(s.size());
-  for (size_t j = 0; j < s.size(); ++j) position[s.unlinked_order()[j]] = j;
+  // Each cell's ranks follow unlinked_order(complete), in both variants.
+  std::vector<size_t> position[2];
+  for (const bool complete : {true, false}) {
+    const std::vector<uint32_t>& order = s.unlinked_order(complete);
+    ASSERT_EQ(order.size(), s.size());
+    ASSERT_EQ(s.cell_ranks(complete).size(), s.size());
+    position[complete].resize(s.size());
+    for (size_t j = 0; j < s.size(); ++j) position[complete][order[j]] = j;
+  }
   size_t capped_cells = 0;
   size_t studies_in_caps = 0;
   for (size_t c = 0; c < cells.size(); ++c) {
     SCOPED_TRACE(::testing::Message() << "cell " << c);
     const internal::SiteCell& cell = cells[c];
-    ASSERT_LE(cell.ranks_begin + cell.ranks_count, s.cell_ranks().size());
+    ASSERT_LE(cell.ranks_begin + cell.ranks_count, s.size());
     for (uint32_t i = 0; i < cell.ranks_count; ++i) {
-      const uint32_t rank = s.cell_ranks()[cell.ranks_begin + i];
+      // The complete-list variant: the same studies per cell, its order.
+      const std::vector<uint32_t>& complete = s.cell_ranks(true);
+      ASSERT_LT(complete[cell.ranks_begin + i], s.size());
+      EXPECT_EQ(s.cell_of_rank()[complete[cell.ranks_begin + i]], c);
+      if (i > 0) {
+        EXPECT_LT(position[1][complete[cell.ranks_begin + i - 1]],
+                  position[1][complete[cell.ranks_begin + i]]);
+      }
+      const std::vector<uint32_t>& ranks = s.cell_ranks(false);
+      const uint32_t rank = ranks[cell.ranks_begin + i];
       ASSERT_LT(rank, s.size());
       ++seen[rank];
+      EXPECT_EQ(s.cell_of_rank()[rank], c);
       if (i > 0) {
-        EXPECT_LT(position[s.cell_ranks()[cell.ranks_begin + i - 1]],
-                  position[rank]);
+        EXPECT_LT(position[0][ranks[cell.ranks_begin + i - 1]],
+                  position[0][rank]);
       }
       const internal::CompactStudy& cs = s.compact()[s.by_bound()[rank]];
       if (cell.sites == internal::kSitesNone) {
@@ -217,38 +232,46 @@ TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
   EXPECT_GT(studies_in_caps, s.size() / 4);
 }
 
-// The order the matcher walks patients without a linked condition in
-// (Snapshot::unlinked_order): a permutation of the ranks, best first by the
-// bound with the required-condition units counted, ties by study index
-// (the walk drops a stream at its first head that cannot rank).
+// The orders the matcher walks patients without a linked condition in
+// (Snapshot::unlinked_order): permutations of the ranks, best first by the
+// bound with the required-condition units counted (and, without a complete
+// condition list, the excluded-condition units), ties by study index (the
+// walk drops a stream at its first head that cannot rank).
 TEST_F(GeneratedCorpusTest, UnlinkedOrderIsBestFirstByItsBound) {
   const Snapshot& s = *Load().snapshot;
-  ASSERT_EQ(s.unlinked_order().size(), s.size());
-  ASSERT_EQ(s.unlinked_certain().size(), s.size());
-  std::vector<int> seen(s.size(), 0);
-  size_t tighter = 0;
+  size_t tighter[2] = {0, 0};  // [complete]
+  for (const bool complete : {true, false}) {
+    SCOPED_TRACE(complete ? "complete list" : "incomplete list");
+    const std::vector<uint32_t>& order = s.unlinked_order(complete);
+    const std::vector<uint32_t>& certain = s.unlinked_certain(complete);
+    ASSERT_EQ(order.size(), s.size());
+    ASSERT_EQ(certain.size(), s.size());
+    for (size_t r = 0; r < s.size(); ++r) {
+      EXPECT_GE(certain[r], s.keys_by_bound()[r].always_unknown);
+      if (certain[r] > s.keys_by_bound()[r].always_unknown) ++tighter[complete];
+    }
+    auto key = [&](uint32_t r) {
+      const internal::StudyKey& k = s.keys_by_bound()[r];
+      return std::make_tuple(!(k.has_criteria_text && certain[r] == 0),
+                             -internal::MaxShare(k, certain[r]),
+                             s.by_bound()[r]);
+    };
+    std::vector<int> seen(s.size(), 0);
+    for (size_t j = 0; j < s.size(); ++j) {
+      ++seen[order[j]];
+      if (j > 0) {
+        EXPECT_LT(key(order[j - 1]), key(order[j])) << "position " << j;
+      }
+    }
+    for (size_t r = 0; r < seen.size(); ++r)
+      EXPECT_EQ(seen[r], 1) << "rank " << r;
+  }
+  // Without a complete list every count is at least the complete one's.
   for (size_t r = 0; r < s.size(); ++r) {
-    EXPECT_GE(s.unlinked_certain()[r], s.keys_by_bound()[r].always_unknown);
-    if (s.unlinked_certain()[r] > s.keys_by_bound()[r].always_unknown) {
-      ++tighter;
-    }
+    EXPECT_GE(s.unlinked_certain(false)[r], s.unlinked_certain(true)[r]);
   }
-  auto key = [&](uint32_t r) {
-    const internal::StudyKey& k = s.keys_by_bound()[r];
-    const uint32_t c = s.unlinked_certain()[r];
-    return std::make_tuple(!(k.has_criteria_text && c == 0),
-                           -internal::MaxShare(k, c), s.by_bound()[r]);
-  };
-  for (size_t j = 0; j < s.size(); ++j) {
-    ++seen[s.unlinked_order()[j]];
-    if (j > 0) {
-      EXPECT_LT(key(s.unlinked_order()[j - 1]), key(s.unlinked_order()[j]))
-          << "position " << j;
-    }
-  }
-  for (size_t r = 0; r < seen.size(); ++r)
-    EXPECT_EQ(seen[r], 1) << "rank " << r;
-  EXPECT_GT(tighter, s.size() / 4);  // most studies require a condition
+  EXPECT_GT(tighter[true], s.size() / 4);    // most studies require a condition
+  EXPECT_GT(tighter[false], tighter[true]);  // and many exclude some
 }
 
 }  // namespace

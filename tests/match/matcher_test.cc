@@ -372,6 +372,11 @@ TEST(RankingTest, ConditionFactsInTheBoundNeverChangeResults) {
   with("NCT00000306", {{Simple(Kind::kOther, kIncl)}});
   with("NCT00000307", {{HasCondition({t2d}, kIncl), HasCondition({hf}, kIncl)}},
        {kType2Diabetes});
+  // First in every static order, POSSIBLE for a patient without the lab:
+  // it fills the top 1 before the ELIGIBLE studies below are read, so their
+  // bound decides whether they are (the bound of a complete condition list
+  // must not count excluded conditions, even when nothing links).
+  with("NCT00000300", {{Lab("hemoglobin", 10, std::nullopt, "g/dL")}});
   std::shared_ptr<const Snapshot> snap = SnapshotOf(studies);
   const std::vector<patient::Profile> patients = {
       PatientBuilder().Age(40).Build(),
