@@ -194,39 +194,62 @@ absl::StatusOr<patient::Profile> ProfileFromInput(
       "patient: one of profile, profile_json, fhir_bundle_json is required");
 }
 
+absl::Status MatchProfileInto(const LoadedSnapshot& snapshot,
+                              const match::Matcher& matcher,
+                              const patient::Profile& profile,
+                              const match::MatchOptions& options, int offset,
+                              v1::MatchPatientResponse* out) {
+  out->Clear();
+  TRIALMATCH_ASSIGN_OR_RETURN(
+      match::MatchResponse matched,
+      matcher.Match(*snapshot.snapshot, profile, options));
+  out->set_patient_id(profile.id);
+  const size_t first = std::min(matched.results.size(),
+                                static_cast<size_t>(std::max(0, offset)));
+  out->mutable_results()->Reserve(
+      static_cast<int>(matched.results.size() - first));
+  for (size_t i = first; i < matched.results.size(); ++i) {
+    MatchResultToProto(matched.results[i], static_cast<int>(i) + 1,
+                       out->add_results());
+  }
+  for (const std::string& note : profile.notes) out->add_notes(note);
+  for (const std::string& note : matched.notes) out->add_notes(note);
+  StatsToProto(matched.stats, out->mutable_stats());
+  SnapshotInfoToProto(snapshot, out->mutable_snapshot());
+  return absl::OkStatus();
+}
+
 absl::StatusOr<v1::MatchPatientResponse> MatchProfile(
     const LoadedSnapshot& snapshot, const match::Matcher& matcher,
     const patient::Profile& profile, const match::MatchOptions& options,
     int offset) {
-  TRIALMATCH_ASSIGN_OR_RETURN(
-      match::MatchResponse matched,
-      matcher.Match(*snapshot.snapshot, profile, options));
   v1::MatchPatientResponse out;
-  out.set_patient_id(profile.id);
-  const size_t first = std::min(matched.results.size(),
-                                static_cast<size_t>(std::max(0, offset)));
-  out.mutable_results()->Reserve(
-      static_cast<int>(matched.results.size() - first));
-  for (size_t i = first; i < matched.results.size(); ++i) {
-    MatchResultToProto(matched.results[i], static_cast<int>(i) + 1,
-                       out.add_results());
-  }
-  for (const std::string& note : profile.notes) out.add_notes(note);
-  for (const std::string& note : matched.notes) out.add_notes(note);
-  StatsToProto(matched.stats, out.mutable_stats());
-  SnapshotInfoToProto(snapshot, out.mutable_snapshot());
+  TRIALMATCH_RETURN_IF_ERROR(
+      MatchProfileInto(snapshot, matcher, profile, options, offset, &out));
   return out;
+}
+
+absl::Status MatchRequestInto(const LoadedSnapshot& snapshot,
+                              const match::Matcher& matcher,
+                              const v1::PatientInput& patient,
+                              const v1::MatchOptions& options,
+                              std::function<absl::Status()> interrupt,
+                              v1::MatchPatientResponse* out) {
+  TRIALMATCH_ASSIGN_OR_RETURN(RequestOptions o, OptionsFromProto(options));
+  TRIALMATCH_ASSIGN_OR_RETURN(patient::Profile profile,
+                              ProfileFromInput(patient, o.reader));
+  o.match.interrupt = std::move(interrupt);
+  return MatchProfileInto(snapshot, matcher, profile, o.match, o.offset, out);
 }
 
 absl::StatusOr<v1::MatchPatientResponse> MatchRequest(
     const LoadedSnapshot& snapshot, const match::Matcher& matcher,
     const v1::PatientInput& patient, const v1::MatchOptions& options,
     std::function<absl::Status()> interrupt) {
-  TRIALMATCH_ASSIGN_OR_RETURN(RequestOptions o, OptionsFromProto(options));
-  TRIALMATCH_ASSIGN_OR_RETURN(patient::Profile profile,
-                              ProfileFromInput(patient, o.reader));
-  o.match.interrupt = std::move(interrupt);
-  return MatchProfile(snapshot, matcher, profile, o.match, o.offset);
+  v1::MatchPatientResponse out;
+  TRIALMATCH_RETURN_IF_ERROR(MatchRequestInto(
+      snapshot, matcher, patient, options, std::move(interrupt), &out));
+  return out;
 }
 
 v1::Verdict VerdictToProto(match::Verdict verdict) {

@@ -68,12 +68,29 @@ absl::StatusOr<v1::MatchPatientResponse> MatchProfile(
     const patient::Profile& profile, const match::MatchOptions& options,
     int offset = 0);
 
+// The same, written into `*out` (cleared first), which may live on an
+// arena (the service's responses do: its sub-messages are then allocated
+// there). On an error `*out` holds nothing useful.
+absl::Status MatchProfileInto(const LoadedSnapshot& snapshot,
+                              const match::Matcher& matcher,
+                              const patient::Profile& profile,
+                              const match::MatchOptions& options, int offset,
+                              v1::MatchPatientResponse* out);
+
 // OptionsFromProto + ProfileFromInput + MatchProfile with `interrupt` set
 // on the match options (may be empty).
 absl::StatusOr<v1::MatchPatientResponse> MatchRequest(
     const LoadedSnapshot& snapshot, const match::Matcher& matcher,
     const v1::PatientInput& patient, const v1::MatchOptions& options,
     std::function<absl::Status()> interrupt = nullptr);
+
+// MatchRequest written into `*out`, as MatchProfileInto.
+absl::Status MatchRequestInto(const LoadedSnapshot& snapshot,
+                              const match::Matcher& matcher,
+                              const v1::PatientInput& patient,
+                              const v1::MatchOptions& options,
+                              std::function<absl::Status()> interrupt,
+                              v1::MatchPatientResponse* out);
 
 // Conversions (exposed for tests).
 v1::Verdict VerdictToProto(match::Verdict verdict);

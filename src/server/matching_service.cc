@@ -10,6 +10,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "common/status_macros.h"
+#include "google/protobuf/arena.h"
+#include "grpcpp/support/message_allocator.h"
 #include "server/call_context.h"
 #include "server/call_deadline.h"
 #include "server/grpc_status.h"
@@ -38,15 +40,26 @@ struct MatchingService::Core {
     return executor->TrySchedule(std::move(task));
   }
 
-  // One patient on the current snapshot.
-  absl::StatusOr<v1::MatchPatientResponse> Match(
-      const v1::PatientInput& patient, const v1::MatchOptions& match_options,
-      CallToken& token) const {
+  // One patient on the current snapshot, written into `*out`.
+  absl::Status MatchInto(const v1::PatientInput& patient,
+                         const v1::MatchOptions& match_options,
+                         CallToken& token,
+                         v1::MatchPatientResponse* out) const {
     TRIALMATCH_RETURN_IF_ERROR(token.Check());
     std::shared_ptr<const LoadedSnapshot> snapshot = snapshots->Current();
     if (snapshot == nullptr) return NotReady();
-    return MatchRequest(*snapshot, matcher, patient, match_options,
-                        [&token] { return token.Check(); });
+    return MatchRequestInto(
+        *snapshot, matcher, patient, match_options,
+        [&token] { return token.Check(); }, out);
+  }
+
+  // The same, as a value.
+  absl::StatusOr<v1::MatchPatientResponse> Match(
+      const v1::PatientInput& patient, const v1::MatchOptions& match_options,
+      CallToken& token) const {
+    v1::MatchPatientResponse out;
+    TRIALMATCH_RETURN_IF_ERROR(MatchInto(patient, match_options, token, &out));
+    return out;
   }
 
   static absl::Status NotReady() {
@@ -85,14 +98,17 @@ class MatchCall final : public grpc::ServerUnaryReactor {
 
   CallToken& token() { return token_; }
 
-  void Complete(absl::StatusOr<v1::MatchPatientResponse> result) {
+  // The response gRPC sends on OK: only the work writes it, before it
+  // calls Complete (nothing else finishes a call whose work was queued).
+  v1::MatchPatientResponse* response() { return response_; }
+
+  void Complete(const absl::Status& status) {
     {
       absl::MutexLock lock(&mu_);
       if (finished_) return;
       finished_ = true;
-      if (result.ok()) *response_ = *std::move(result);
     }
-    Finish(ToGrpcStatus(result.status()));
+    Finish(ToGrpcStatus(status));
   }
 
   // Only stops the work: the request stays gRPC's until Finish, so the call
@@ -317,7 +333,45 @@ class MatchStream final
   absl::Status end_status_ ABSL_GUARDED_BY(mu_);
 };
 
+// MatchPatient's request and response on one arena per call: a response
+// holds thousands of small messages and strings (top 50 with their
+// explanations), which the arena allocates by moving a pointer and frees
+// all at once when gRPC releases the call (Release, after the response is
+// sent).
+class ArenaMessages final
+    : public grpc::MessageHolder<v1::MatchPatientRequest,
+                                 v1::MatchPatientResponse> {
+ public:
+  ArenaMessages() : arena_(Options()) {
+    set_request(google::protobuf::Arena::CreateMessage<v1::MatchPatientRequest>(
+        &arena_));
+    set_response(
+        google::protobuf::Arena::CreateMessage<v1::MatchPatientResponse>(
+            &arena_));
+  }
+  void Release() override { delete this; }
+
+ private:
+  static google::protobuf::ArenaOptions Options() {
+    google::protobuf::ArenaOptions o;
+    o.start_block_size = 16 << 10;
+    o.max_block_size = 256 << 10;
+    return o;
+  }
+  google::protobuf::Arena arena_;
+};
+
 }  // namespace
+
+class MatchingService::ArenaAllocator final
+    : public grpc::MessageAllocator<v1::MatchPatientRequest,
+                                    v1::MatchPatientResponse> {
+ public:
+  grpc::MessageHolder<v1::MatchPatientRequest, v1::MatchPatientResponse>*
+  AllocateMessages() override {
+    return new ArenaMessages();
+  }
+};
 
 int DefaultMatchingThreads() {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -326,7 +380,10 @@ int DefaultMatchingThreads() {
 MatchingService::MatchingService(const SnapshotHolder* snapshots,
                                  match::Matcher matcher,
                                  MatchingServiceOptions options)
-    : core_(std::make_shared<Core>(snapshots, std::move(matcher), options)) {}
+    : core_(std::make_shared<Core>(snapshots, std::move(matcher), options)),
+      allocator_(std::make_unique<ArenaAllocator>()) {
+  SetMessageAllocatorFor_MatchPatient(allocator_.get());
+}
 
 MatchingService::~MatchingService() { Shutdown(); }
 
@@ -346,11 +403,10 @@ grpc::ServerUnaryReactor* MatchingService::MatchPatient(
   if (core_->executor == nullptr) {
     // Inline: the reaction does the work.
     CallToken token(CallDeadline(*context));
-    absl::StatusOr<v1::MatchPatientResponse> result =
-        core_->Match(request->patient(), request->options(), token);
-    if (result.ok()) *response = *std::move(result);
+    const absl::Status status = core_->MatchInto(
+        request->patient(), request->options(), token, response);
     grpc::ServerUnaryReactor* reactor = context->DefaultReactor();
-    reactor->Finish(ToGrpcStatus(result.status()));
+    reactor->Finish(ToGrpcStatus(status));
     return reactor;
   }
   std::shared_ptr<MatchCall> call = MatchCall::Create(context, response);
@@ -360,8 +416,8 @@ grpc::ServerUnaryReactor* MatchingService::MatchPatient(
       call->Complete(call->token().Check());
       return;
     }
-    call->Complete(
-        core->Match(request->patient(), request->options(), call->token()));
+    call->Complete(core->MatchInto(request->patient(), request->options(),
+                                   call->token(), call->response()));
   });
   if (!queued) {
     call->Complete(absl::ResourceExhaustedError(

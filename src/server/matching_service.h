@@ -16,6 +16,11 @@
 // it runs inline in the reaction (measured as an alternative; see
 // docs/matching.md for why the executor is the default).
 //
+// Memory. MatchPatient's request and response live on one protobuf arena
+// per call (a top-50 response with explanations is thousands of small
+// messages and strings), freed at once when gRPC releases the call; the
+// service must outlive the grpc::Server it is registered with.
+//
 // MatchPatients. Requests are read ahead up to `stream_window` at a time
 // (counting those being matched, those matched but not yet written, and the
 // one being written); they are matched concurrently, and the responses are
@@ -86,7 +91,11 @@ class MatchingService final : public v1::MatchingService::CallbackService {
   struct Core;
 
  private:
+  // MatchPatient's messages on a per-call arena (matching_service.cc).
+  class ArenaAllocator;
+
   std::shared_ptr<Core> core_;
+  std::unique_ptr<ArenaAllocator> allocator_;
 };
 
 }  // namespace trialmatch::server
