@@ -17,7 +17,7 @@ RATE=${RATE:-500}
 DUR=${DUR:-20}
 log=$(mktemp)
 GLIBC_TUNABLES=glibc.malloc.hugetlb=1 $TM serve --store=$S --offline \
-  --listen=127.0.0.1:$PORT > $log 2>&1 &
+  --listen=127.0.0.1:$PORT ${ARGS:-} > $log 2>&1 &
 SP=$!
 for _ in $(seq 1 300); do grep -q SERVING $log && break; sleep 0.1; done
 if ! grep -q SERVING $log; then echo "not SERVING"; kill $SP; exit 1; fi
