@@ -2,7 +2,8 @@
 # Builds the libFuzzer targets with the "fuzz" CMake preset (clang 14,
 # ASan+UBSan) and runs each for the given number of seconds on a scratch copy
 # of its seed corpus (fuzz/corpus/<target>/). Crashes are kept in
-# <build>/fuzz-artifacts/. Exit status 1 if any target found a problem.
+# <build>/fuzz-artifacts/. Exit status 1 if any target found a problem
+# (undefined behaviour included: the preset makes UBSan reports fatal).
 #
 #   fuzz/run.sh 60          # CI: a minute per target
 #   JOBS=4 fuzz/run.sh 600  # longer local run

@@ -529,11 +529,12 @@ class Source {
     if (error_.empty()) error_ = std::move(message);
   }
 
-  // Copies n bytes out; false (and an error) past the end.
+  // Copies n bytes out; false (and an error) past the end. `out` may be
+  // null when n is 0 (an empty vector's data()): memcpy must not see it.
   bool Bytes(void* out, size_t n) {
     if (n <= static_cast<size_t>(end_ - cur_)) [[likely]] {
       if (!ok()) return false;
-      std::memcpy(out, cur_, n);
+      if (n != 0) std::memcpy(out, cur_, n);
       cur_ += n;
       return true;
     }
@@ -551,7 +552,7 @@ class Source {
     }
     while (true) {
       const size_t have = std::min(n, static_cast<size_t>(end_ - cur_));
-      std::memcpy(dst, cur_, have);
+      if (have != 0) std::memcpy(dst, cur_, have);
       cur_ += have;
       dst += have;
       n -= have;
