@@ -524,12 +524,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   };
   // The study's units certainly not satisfied for this patient.
   auto certain_of = [&](const internal::StudyKey& k) {
-    uint32_t certain = k.always_unknown;
-    for (uint32_t i = 0; i < k.facts_count; ++i) {
-      const internal::FactCount& fc = fact_counts[k.facts_begin + i];
-      if ((missing >> fc.fact) & 1u) certain += fc.count;
-    }
-    return certain;
+    return internal::CertainlyUnfavourable(k, fact_counts.data(), missing);
   };
   auto cannot_rank = [&](const Ranked& bound) {
     return prune && heap.size() == static_cast<size_t>(options.top_k) &&
@@ -543,7 +538,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // chord); 5 km margin for the float cap. Orders the first pass so that
   // near studies fill the top_k first.
   // (A located patient; the cap of a kSitesCap key or cell.)
-  auto cap_min_km = [&](const auto& cap) {
+  auto cap_min_km = [&](const internal::SiteCap& cap) {
     const UnitVector& pv = patient_point->v;
     const double dot = static_cast<double>(cap.center_x) * pv.x +
                        static_cast<double>(cap.center_y) * pv.y +
@@ -559,7 +554,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     if (!facts.location) return 0.0;
     if (k.sites == internal::kSitesNone) return 0.0;  // proximity is 0
     if (k.sites == internal::kSitesAnywhere) return 1.0;
-    return 1.0 / (1.0 + cap_min_km(k) / options_.proximity_scale_km);
+    return 1.0 / (1.0 + cap_min_km(k.cap) / options_.proximity_scale_km);
   };
 
   // Second stage: distance, exact bound, evaluation, heap. `key` is the
@@ -762,7 +757,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   auto tier_of = [&](uint32_t cell_index) -> uint8_t {
     const internal::SiteCell& cell = snapshot.site_cells()[cell_index];
     if (cell.sites == internal::kSitesCap && limit_km &&
-        cap_min_km(cell) > *limit_km) {
+        cap_min_km(cell.cap) > *limit_km) {
       return kNoTier;
     }
     const double bound = proximity_bound(cell);
@@ -988,7 +983,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     for (const internal::SiteCell& cell : cells) {
       if (cell.ranks_count == 0) continue;
       if (cell.sites == internal::kSitesCap && limit_km &&
-          cap_min_km(cell) > *limit_km) {
+          cap_min_km(cell.cap) > *limit_km) {
         stats.candidates += cell.ranks_count;
         stats.outside_distance += cell.ranks_count;
         continue;

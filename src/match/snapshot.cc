@@ -214,6 +214,21 @@ const std::vector<uint32_t>* FindList(const Map& map, uint32_t key) {
   return it == map.end() ? nullptr : &it->second;
 }
 
+// The static best-bound orders (by_bound_, unlinked_order_): study `a` (key
+// ka, `ca` units certainly unfavourable, study index ia) before `b`: able to
+// be ELIGIBLE first, then the larger MaxShare, then the smaller study index
+// (as the matcher's Better breaks ties).
+bool BoundFirst(const internal::StudyKey& ka, uint32_t ca, uint32_t ia,
+                const internal::StudyKey& kb, uint32_t cb, uint32_t ib) {
+  const bool ea = ka.has_criteria_text && ca == 0;
+  const bool eb = kb.has_criteria_text && cb == 0;
+  if (ea != eb) return ea;
+  const double sa = internal::MaxShare(ka, ca);
+  const double sb = internal::MaxShare(kb, cb);
+  if (sa != sb) return sa > sb;
+  return ia < ib;
+}
+
 // StudyKey's gate from the study's root predicates (snapshot.h, StudyKey).
 void SetGate(const std::vector<CompactPredicate>& preds,
              const std::vector<Node>& nodes,
@@ -297,19 +312,14 @@ void Snapshot::DeriveIndexes() {
   // Variant 0: a complete condition list (required-condition units);
   // variant 1: an incomplete one (the excluded-condition units too).
   for (int v = 0; v < 2; ++v) {
+    const uint64_t missing =
+        (uint64_t{1} << internal::kFactRequiredCondition) |
+        (v == 1 ? uint64_t{1} << internal::kFactConditionList : 0);
     std::vector<uint32_t>& certain_of = unlinked_certain_[v];
     certain_of.resize(by_bound_.size());
     for (uint32_t r = 0; r < by_bound_.size(); ++r) {
-      const internal::StudyKey& k = keys_by_bound_[r];
-      uint32_t certain = k.always_unknown;
-      for (uint32_t i = 0; i < k.facts_count; ++i) {
-        const internal::FactCount& fc = fact_counts_[k.facts_begin + i];
-        if (fc.fact == internal::kFactRequiredCondition ||
-            (v == 1 && fc.fact == internal::kFactConditionList)) {
-          certain += fc.count;
-        }
-      }
-      certain_of[r] = certain;
+      certain_of[r] = internal::CertainlyUnfavourable(
+          keys_by_bound_[r], fact_counts_.data(), missing);
     }
     std::vector<uint32_t>& order = unlinked_order_[v];
     order.resize(by_bound_.size());
@@ -318,17 +328,8 @@ void Snapshot::DeriveIndexes() {
     // study index, as by_bound_): a stream is dropped at its first head
     // that cannot rank.
     std::sort(order.begin(), order.end(), [&](uint32_t a, uint32_t b) {
-      const internal::StudyKey& ka = keys_by_bound_[a];
-      const internal::StudyKey& kb = keys_by_bound_[b];
-      const uint32_t ca = certain_of[a];
-      const uint32_t cb = certain_of[b];
-      const bool ea = ka.has_criteria_text && ca == 0;
-      const bool eb = kb.has_criteria_text && cb == 0;
-      if (ea != eb) return ea;
-      const double sa = internal::MaxShare(ka, ca);
-      const double sb = internal::MaxShare(kb, cb);
-      if (sa != sb) return sa > sb;
-      return by_bound_[a] < by_bound_[b];
+      return BoundFirst(keys_by_bound_[a], certain_of[a], by_bound_[a],
+                        keys_by_bound_[b], certain_of[b], by_bound_[b]);
     });
   }
   DeriveSiteCells();
@@ -401,18 +402,19 @@ void Snapshot::DeriveSiteCells() {
       cell.sites = internal::kSitesAnywhere;
       continue;
     }
-    cell.center_x = static_cast<float>(sum[3 * i] / norm);
-    cell.center_y = static_cast<float>(sum[3 * i + 1] / norm);
-    cell.center_z = static_cast<float>(sum[3 * i + 2] / norm);
+    cell.cap.center_x = static_cast<float>(sum[3 * i] / norm);
+    cell.cap.center_y = static_cast<float>(sum[3 * i + 1] / norm);
+    cell.cap.center_z = static_cast<float>(sum[3 * i + 2] / norm);
   }
   for (uint32_t r = 0; r < by_bound_.size(); ++r) {
     if (cell_of[r] < 2) continue;
     const SiteCell& cell = site_cells_[cell_of[r]];
     const CompactStudy& c = compact_[by_bound_[r]];
     // Against the float center the cell keeps: the cap holds exactly.
-    const double dot = static_cast<double>(cell.center_x) * c.sites_center.x +
-                       static_cast<double>(cell.center_y) * c.sites_center.y +
-                       static_cast<double>(cell.center_z) * c.sites_center.z;
+    const double dot =
+        static_cast<double>(cell.cap.center_x) * c.sites_center.x +
+        static_cast<double>(cell.cap.center_y) * c.sites_center.y +
+        static_cast<double>(cell.cap.center_z) * c.sites_center.z;
     radius[cell_of[r]] =
         std::max(radius[cell_of[r]],
                  std::acos(std::clamp(dot, -1.0, 1.0)) + c.sites_radius);
@@ -425,8 +427,8 @@ void Snapshot::DeriveSiteCells() {
       cell.sites = internal::kSitesAnywhere;
       continue;
     }
-    cell.cos_radius = static_cast<float>(std::cos(rad));
-    cell.sin_radius = static_cast<float>(std::sin(rad));
+    cell.cap.cos_radius = static_cast<float>(std::cos(rad));
+    cell.cap.sin_radius = static_cast<float>(std::sin(rad));
   }
 
   // Ranks grouped by cell, in each unlinked order within each.
@@ -1156,29 +1158,23 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
       k.sites = internal::kSitesAnywhere;
     } else {
       k.sites = internal::kSitesCap;
-      k.center_x = c.sites_center.x;
-      k.center_y = c.sites_center.y;
-      k.center_z = c.sites_center.z;
-      k.cos_radius = static_cast<float>(std::cos(c.sites_radius));
-      k.sin_radius = static_cast<float>(std::sin(c.sites_radius));
+      k.cap.center_x = c.sites_center.x;
+      k.cap.center_y = c.sites_center.y;
+      k.cap.center_z = c.sites_center.z;
+      k.cap.cos_radius = static_cast<float>(std::cos(c.sites_radius));
+      k.cap.sin_radius = static_cast<float>(std::sin(c.sites_radius));
     }
     s.keys_.push_back(k);
   }
 
   s.by_bound_.resize(s.keys_.size());
   for (uint32_t i = 0; i < s.by_bound_.size(); ++i) s.by_bound_[i] = i;
-  std::sort(s.by_bound_.begin(), s.by_bound_.end(),
-            [&](uint32_t a, uint32_t b) {
-              const internal::StudyKey& ka = s.keys_[a];
-              const internal::StudyKey& kb = s.keys_[b];
-              const bool ea = ka.has_criteria_text && ka.always_unknown == 0;
-              const bool eb = kb.has_criteria_text && kb.always_unknown == 0;
-              if (ea != eb) return ea;
-              const double sa = internal::MaxShare(ka, ka.always_unknown);
-              const double sb = internal::MaxShare(kb, kb.always_unknown);
-              if (sa != sb) return sa > sb;
-              return a < b;
-            });
+  std::sort(
+      s.by_bound_.begin(), s.by_bound_.end(), [&](uint32_t a, uint32_t b) {
+        const internal::StudyKey& ka = s.keys_[a];
+        const internal::StudyKey& kb = s.keys_[b];
+        return BoundFirst(ka, ka.always_unknown, a, kb, kb.always_unknown, b);
+      });
 
   // Posting lists from the relevance concepts, status lists.
   // The relevance lists hold positions in by_bound_ (ranks), so that the

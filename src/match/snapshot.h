@@ -253,6 +253,17 @@ inline constexpr uint8_t kSitesAnywhere = 2;  // no useful cap
 // No age bound in StudyKey::min_age / max_age.
 inline constexpr uint8_t kNoMaxAge = 0xff;
 
+// A spherical cap holding open sites: its center (unit vector) and the cos
+// and sin of its angular radius, in floats (the matcher allows 5 km for
+// their rounding). Of a study (StudyKey) or of a site cell (SiteCell).
+struct SiteCap {
+  float center_x = 0;
+  float center_y = 0;
+  float center_z = 0;
+  float cos_radius = 1;
+  float sin_radius = 0;
+};
+
 // What the matcher's first pass reads of every candidate, densely: 36 bytes
 // (the first pass touches ~25 % of a 100k-study snapshot per call and is
 // bound by memory latency; CompactStudy is 3x larger).
@@ -285,14 +296,9 @@ struct StudyKey {
   uint32_t facts_begin = 0;  // into fact_counts()
   uint8_t min_age = 0;
   uint8_t max_age = kNoMaxAge;
-  // The cap around the open sites (CompactStudy::sites_center and the cos
-  // and sin of sites_radius), in floats: the matcher allows 5 km for their
-  // rounding.
-  float center_x = 0;
-  float center_y = 0;
-  float center_z = 0;
-  float cos_radius = 1;
-  float sin_radius = 0;
+  // The cap around the open sites (CompactStudy::sites_center and
+  // sites_radius) when sites is kSitesCap.
+  SiteCap cap;
 };
 static_assert(sizeof(StudyKey) == 36);
 
@@ -312,6 +318,21 @@ inline double MaxShare(const StudyKey& k, uint32_t certainly_unknown) {
   return 1.0;
 }
 
+// The units of `k` certainly not satisfied for a patient who lacks the
+// facts whose bits are set in `missing` (kFact* above): always_unknown plus
+// the units on those facts. `fact_counts`: Snapshot::fact_counts().data().
+// Inline: the matcher calls it for every candidate it reads.
+inline uint32_t CertainlyUnfavourable(const StudyKey& k,
+                                      const FactCount* fact_counts,
+                                      uint64_t missing) {
+  uint32_t certain = k.always_unknown;
+  for (uint32_t i = 0; i < k.facts_count; ++i) {
+    const FactCount& fc = fact_counts[k.facts_begin + i];
+    if ((missing >> fc.fact) & 1u) certain += fc.count;
+  }
+  return certain;
+}
+
 // A cell of the site index (Snapshot::site_cells()): the studies whose open
 // located sites lie in one region, each study in exactly one cell, as
 // by_bound() ranks. `sites` says what the cell's cap is: kSitesNone (its
@@ -321,11 +342,7 @@ inline double MaxShare(const StudyKey& k, uint32_t certainly_unknown) {
 // below, as floats: the same 5 km allowance as StudyKey's cap).
 struct SiteCell {
   uint8_t sites = kSitesNone;
-  float center_x = 0;
-  float center_y = 0;
-  float center_z = 0;
-  float cos_radius = 1;
-  float sin_radius = 0;
+  SiteCap cap;
   uint32_t ranks_begin = 0;  // into Snapshot::cell_ranks()
   uint32_t ranks_count = 0;
 };

@@ -47,6 +47,7 @@ using internal::FactCount;
 using internal::kNoId;
 using internal::Node;
 using internal::OpenSite;
+using internal::SiteCap;
 using internal::SnapshotCodec;
 using internal::StudyKey;
 
@@ -86,7 +87,8 @@ static_assert(FieldCount<CompactStudy>() == 15,
               "CompactStudy changed: update the codec");
 static_assert(FieldCount<FactCount>() == 2,
               "FactCount changed: update the codec");
-static_assert(FieldCount<StudyKey>() == 18,
+static_assert(FieldCount<SiteCap>() == 5, "SiteCap changed: update the codec");
+static_assert(FieldCount<StudyKey>() == 14,
               "StudyKey changed: update the codec");
 static_assert(FieldCount<SnapshotStats>() == 10,
               "SnapshotStats changed: update the codec");
@@ -228,11 +230,11 @@ void Fields(V& v, StudyKey& k) {
   v(k.max_age);
   v(k.facts_count);
   v(k.facts_begin);
-  v(k.center_x);
-  v(k.center_y);
-  v(k.center_z);
-  v(k.cos_radius);
-  v(k.sin_radius);
+  v(k.cap.center_x);
+  v(k.cap.center_y);
+  v(k.cap.center_z);
+  v(k.cap.cos_radius);
+  v(k.cap.sin_radius);
 }
 
 template <typename V>

@@ -212,9 +212,10 @@ TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
       ++studies_in_caps;
       const double radius_km =
           std::acos(
-              std::clamp(static_cast<double>(cell.cos_radius), -1.0, 1.0)) *
+              std::clamp(static_cast<double>(cell.cap.cos_radius), -1.0, 1.0)) *
           kEarthRadiusKm;
-      const UnitVector center{cell.center_x, cell.center_y, cell.center_z};
+      const UnitVector center{cell.cap.center_x, cell.cap.center_y,
+                              cell.cap.center_z};
       for (uint32_t o = cs.sites_begin; o < cs.sites_begin + cs.sites_count;
            ++o) {
         const double km =

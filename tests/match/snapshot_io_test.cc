@@ -227,11 +227,11 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
       EXPECT_EQ(x[i].facts_begin, y[i].facts_begin);
       EXPECT_EQ(x[i].min_age, y[i].min_age);
       EXPECT_EQ(x[i].max_age, y[i].max_age);
-      EXPECT_EQ(x[i].center_x, y[i].center_x);
-      EXPECT_EQ(x[i].center_y, y[i].center_y);
-      EXPECT_EQ(x[i].center_z, y[i].center_z);
-      EXPECT_EQ(x[i].cos_radius, y[i].cos_radius);
-      EXPECT_EQ(x[i].sin_radius, y[i].sin_radius);
+      EXPECT_EQ(x[i].cap.center_x, y[i].cap.center_x);
+      EXPECT_EQ(x[i].cap.center_y, y[i].cap.center_y);
+      EXPECT_EQ(x[i].cap.center_z, y[i].cap.center_z);
+      EXPECT_EQ(x[i].cap.cos_radius, y[i].cap.cos_radius);
+      EXPECT_EQ(x[i].cap.sin_radius, y[i].cap.sin_radius);
     }
   };
   same_keys(a.keys(), b.keys());
