@@ -247,9 +247,9 @@ struct Pending {
   uint32_t certain;               // certain_of(*key)
 };
 
-// A stream of the best-first walk (Matcher::Match): ascending by_bound
-// ranks, all with one relevance and one proximity bound, from a bitmap
-// (words) or from a list (ranks: a site cell's).
+// A stream of the best-first walk (Matcher::Match): by_bound ranks, all
+// with one relevance and one proximity bound, from a bitmap (words:
+// ascending) or from a list (ranks: a site cell's, in an unlinked order).
 struct Stream {
   const uint64_t* words = nullptr;
   size_t nwords = 0;
@@ -752,14 +752,16 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   const std::vector<uint32_t>& order = snapshot.by_bound();
   const std::vector<internal::StudyKey>& ordered_keys =
       snapshot.keys_by_bound();
+  // Every open site of the cell's studies lies beyond the distance limit.
+  auto cell_beyond_limit = [&](const internal::SiteCell& cell) {
+    return cell.sites == internal::kSitesCap && limit_km &&
+           cap_min_km(cell.cap) > *limit_km;
+  };
   // The proximity tier of a site cell for a located patient (the related
   // walk below): the last tier whose head is at least the cell's bound.
   auto tier_of = [&](uint32_t cell_index) -> uint8_t {
     const internal::SiteCell& cell = snapshot.site_cells()[cell_index];
-    if (cell.sites == internal::kSitesCap && limit_km &&
-        cap_min_km(cell.cap) > *limit_km) {
-      return kNoTier;
-    }
+    if (cell_beyond_limit(cell)) return kNoTier;
     const double bound = proximity_bound(cell);
     uint8_t t = 0;
     while (t + 1 < kProximityTiers && kTierProximity[t + 1] >= bound) ++t;
@@ -976,14 +978,14 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     if (absl::Status s = walk(streams); !s.ok()) return s;
   } else if (prune && !any_linked && facts.location) {
     // No condition to relate, a located patient: one stream per site cell
-    // (its ranks ascending, its cap's proximity bound for all of them), so
+    // (its ranks in the unlinked order of the patient's condition list, its
+    // cap's proximity bound for all of them), so
     // that far regions are read only as deep as their bound allows; cells
     // wholly beyond the distance limit are not read at all.
     const std::vector<internal::SiteCell>& cells = snapshot.site_cells();
     for (const internal::SiteCell& cell : cells) {
       if (cell.ranks_count == 0) continue;
-      if (cell.sites == internal::kSitesCap && limit_km &&
-          cap_min_km(cell.cap) > *limit_km) {
+      if (cell_beyond_limit(cell)) {
         stats.candidates += cell.ranks_count;
         stats.outside_distance += cell.ranks_count;
         continue;
