@@ -19,27 +19,14 @@ S=${STORE:-/tmp/m100/s.db}
 PORT=${PORT:-50791}
 out=${OUT:-/tmp/svc}
 mkdir -p $out
-start_serve() {  # $1 = label
-  local t0=$(date +%s.%N)
-  $B/trialmatch serve --store=$S $RULES_ARG --offline --listen=127.0.0.1:$PORT > $out/serve_$1.log 2>&1 &
-  SP=$!
-  local waited=0
-  while ! grep -q "SERVING" $out/serve_$1.log; do
-    sleep 0.1
-    waited=$((waited + 1))
-    if ! kill -0 $SP 2>/dev/null; then echo "serve died"; return 1; fi
-    if [ $waited -gt 6000 ]; then echo "not SERVING after 600 s"; kill $SP; return 1; fi
-  done
-  local t1=$(date +%s.%N)
-  echo "$1: to SERVING $(echo "$t1 - $t0" | bc) s; $(grep -E 'VmHWM|VmRSS' /proc/$SP/status | tr '\n' ' ')"
-}
-stop_serve() { kill -TERM $SP; wait $SP; }
+TM=$B/trialmatch
+. "$(dirname "$0")/serve_common.sh"
 rm -f "$S.snapshot"
-start_serve first || exit 1
+echo -n "first: "; start_serve $out/serve_first.log || exit 1
 sleep 8   # let the snapshot file be written
 ls -la $S.snapshot
 stop_serve
-start_serve second || exit 1
+echo -n "second: "; start_serve $out/serve_second.log || exit 1
 echo "--- batch over gRPC, 2000 patients"
 /usr/bin/time -f "wall %e s, cpu %U+%S" $B/trialmatch match --server=127.0.0.1:$PORT --patients=${PATIENTS:-/tmp/m100/p2000.jsonl} --out=$out/out_server.jsonl 2>&1 | tail -2
 echo "--- load_client 20/s (perf on the server)"

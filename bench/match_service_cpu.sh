@@ -7,7 +7,7 @@
 #   B=build/match-perf STORE=/tmp/m100/s.db RATE=500 DUR=20 \
 #     bench/match_service_cpu.sh
 # TM=path runs another trialmatch binary (interleaved before/after pairs).
-# Bounded: the server is stopped at the end; waits at most 30 s for SERVING.
+# Bounded: the server is stopped at the end; waits at most 600 s for SERVING.
 set -u
 B=${B:-build/match-perf}
 TM=${TM:-$B/trialmatch}
@@ -16,11 +16,8 @@ PORT=${PORT:-50793}
 RATE=${RATE:-500}
 DUR=${DUR:-20}
 log=$(mktemp)
-GLIBC_TUNABLES=glibc.malloc.hugetlb=1 $TM serve --store=$S --offline \
-  --listen=127.0.0.1:$PORT ${ARGS:-} > $log 2>&1 &
-SP=$!
-for _ in $(seq 1 300); do grep -q SERVING $log && break; sleep 0.1; done
-if ! grep -q SERVING $log; then echo "not SERVING"; kill $SP; exit 1; fi
+. "$(dirname "$0")/serve_common.sh"
+GLIBC_TUNABLES=glibc.malloc.hugetlb=1 start_serve $log || exit 1
 hz=$(getconf CLK_TCK)
 t0=$(awk '{print $14 + $15}' /proc/$SP/stat)
 $B/bench/load_client --target=127.0.0.1:$PORT --rate=$RATE --duration=$DUR \
@@ -29,6 +26,5 @@ t1=$(awk '{print $14 + $15}' /proc/$SP/stat)
 n=$((RATE * DUR))
 echo "server cpu: $(( (t1 - t0) * 1000 / hz )) ms for $n requests =" \
   "$(echo "scale=3; ($t1 - $t0) * 1000 / $hz / $n" | bc) ms/request"
-kill -TERM $SP
-wait $SP
+stop_serve
 rm -f $log
