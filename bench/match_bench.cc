@@ -236,8 +236,35 @@ bool SameResults(const match::MatchResponse& a, const match::MatchResponse& b) {
     const match::MatchResult& x = a.results[i];
     const match::MatchResult& y = b.results[i];
     if (x.nct_id != y.nct_id || x.verdict != y.verdict || x.score != y.score ||
-        x.explanations.size() != y.explanations.size()) {
+        x.explanations.size() != y.explanations.size() ||
+        x.counts.satisfied != y.counts.satisfied ||
+        x.counts.violated != y.counts.violated ||
+        x.counts.unknown != y.counts.unknown ||
+        x.nearest_site.has_value() != y.nearest_site.has_value() ||
+        x.matched_conditions.size() != y.matched_conditions.size()) {
       return false;
+    }
+    if (x.nearest_site &&
+        (x.nearest_site->distance_km != y.nearest_site->distance_km ||
+         x.nearest_site->site.facility != y.nearest_site->site.facility)) {
+      return false;
+    }
+    for (size_t j = 0; j < x.explanations.size(); ++j) {
+      const match::Explanation& e = x.explanations[j];
+      const match::Explanation& f = y.explanations[j];
+      if (e.predicate != f.predicate || e.outcome != f.outcome ||
+          e.status != f.status || e.reason != f.reason) {
+        return false;
+      }
+    }
+    for (size_t j = 0; j < x.matched_conditions.size(); ++j) {
+      const match::ConditionMatch& c = x.matched_conditions[j];
+      const match::ConditionMatch& d = y.matched_conditions[j];
+      if (c.study_condition != d.study_condition ||
+          c.patient_condition != d.patient_condition ||
+          c.strength != d.strength) {
+        return false;
+      }
     }
   }
   return true;

@@ -220,7 +220,7 @@ void PutConceptList(std::string* out, const Snapshot& s,
 
 void PutConditionFact(std::string* out, const Snapshot& s,
                       const PatientFacts& f, const PredicateEval& e) {
-  std::string patient_label;
+  std::string_view patient_label;
   if (e.condition >= 0) {
     patient_label =
         ConditionLabel(f.profile->conditions[f.conditions[e.condition].index]);
@@ -353,7 +353,7 @@ void AppendQuantityLabel(std::string* out, std::string_view q) {
   }
 }
 
-std::string ConditionLabel(const patient::Condition& c) {
+std::string_view ConditionLabel(const patient::Condition& c) {
   if (!c.text.empty()) return c.text;
   if (!c.mesh.empty() && !c.mesh.front().term.empty())
     return c.mesh.front().term;
@@ -364,13 +364,12 @@ std::string ConditionLabel(const patient::Condition& c) {
   return "a listed condition";
 }
 
-std::string Reason(const Snapshot& s, const PatientFacts& f, uint32_t study,
-                   uint32_t predicate, const CompactPredicate& cp,
-                   const PredicateEval& e) {
+void AppendReason(std::string* out_text, const Snapshot& s,
+                  const PatientFacts& f, uint32_t study, uint32_t predicate,
+                  const CompactPredicate& cp, const PredicateEval& e) {
   const PredicateInfo& info = s.study(study).predicates[predicate];
   const View p{cp, s.String(info.quantity), s.String(info.unit)};
-  std::string out;
-  out.reserve(160);
+  std::string& out = *out_text;
   if (cp.informational) Put(&out, "for information: ");
   auto verb = [&] {
     Put(&out, Verb(cp));
@@ -448,7 +447,6 @@ std::string Reason(const Snapshot& s, const PatientFacts& f, uint32_t study,
       Put(&out, "needs review; criterion not machine-readable");
       break;
   }
-  return out;
 }
 
 }  // namespace trialmatch::match::internal

@@ -16,11 +16,11 @@
 
 namespace trialmatch::match::internal {
 
-// The reason for predicate `predicate` (CompiledStudy order) of study
-// `study`, evaluated to `e`.
-std::string Reason(const Snapshot& snapshot, const PatientFacts& facts,
-                   uint32_t study, uint32_t predicate,
-                   const CompactPredicate& cp, const PredicateEval& e);
+// Appends to *out the reason for predicate `predicate` (CompiledStudy
+// order) of study `study`, evaluated to `e`.
+void AppendReason(std::string* out, const Snapshot& snapshot,
+                  const PatientFacts& facts, uint32_t study, uint32_t predicate,
+                  const CompactPredicate& cp, const PredicateEval& e);
 
 // Display name of a canonical quantity: "hemoglobin", "HbA1c", "ECOG".
 std::string QuantityLabel(std::string_view quantity);
@@ -31,8 +31,9 @@ void AppendQuantityLabel(std::string* out, std::string_view quantity);
 std::string FormatNumber(double v);
 
 // The patient's condition as shown: its text, else its first MeSH term,
-// else its first code's display or code.
-std::string ConditionLabel(const patient::Condition& c);
+// else its first code's display or code (a view into `c`, or a static
+// string).
+std::string_view ConditionLabel(const patient::Condition& c);
 
 }  // namespace trialmatch::match::internal
 

@@ -11,7 +11,9 @@
 // MatchResult::snapshot keeps that snapshot alive, so they stay valid as
 // long as the result (or a copy of it) does; an Explanation, ConditionMatch
 // or Site copied out of its result must not outlive it. Patient-side
-// strings (reason, patient_condition) are owned.
+// strings (reasons, patient condition labels) are views into the result's
+// own text (MatchResult::text: one buffer per result, not one allocation
+// per reason), under the same rule.
 #ifndef TRIALMATCH_MATCH_MATCH_TYPES_H_
 #define TRIALMATCH_MATCH_MATCH_TYPES_H_
 
@@ -87,8 +89,9 @@ struct Explanation {
   // predicate inside a group does not make the study ineligible unless every
   // alternative of the group is violated.
   int any_of_group = -1;
-  // Short human reason: "requires age ≥ 18 years; patient is 54".
-  std::string reason;
+  // Short human reason: "requires age ≥ 18 years; patient is 54" (a view
+  // into MatchResult::text, or a static string).
+  std::string_view reason;
   std::string_view rule_id;
   EvidenceRef evidence;
   std::string_view note;  // the compiler's note, if any
@@ -98,7 +101,8 @@ struct Explanation {
 // conditions list, or a condition the inclusion criteria require).
 struct ConditionMatch {
   std::string_view study_condition;  // as the study writes it
-  std::string patient_condition;     // the patient's text, else its MeSH term
+  // The patient's text, else its MeSH term (a view into MatchResult::text).
+  std::string_view patient_condition;
   int patient_condition_index = -1;  // into Profile::conditions
   MatchStrength strength = MatchStrength::kNone;
   // The MeSH descriptor that linked them (normalised form), "" for a match
@@ -141,6 +145,9 @@ struct MatchResult {
   // The snapshot the string views below point into, kept alive by every
   // result (a result copied out of its response stays valid).
   std::shared_ptr<const Snapshot> snapshot;
+  // The patient-side text the views below point into (reasons, condition
+  // labels), shared by copies of the result.
+  std::shared_ptr<const char[]> text;
   std::string_view nct_id;
   std::string_view title;
   std::string_view overall_status;

@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <limits>
+#include <memory>
 #include <numbers>
+#include <string>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -61,6 +64,12 @@ struct Ranked {
   double score = 0;
   OutcomeCounts counts;
   bool no_criteria_text = false;
+  // Scratch::details slot holding the evaluation's detail (a ranked study
+  // was evaluated in full: kept for its explanations).
+  uint32_t detail = 0;
+  // The nearest open site (index into Snapshot::open_sites()), kNoId when
+  // the patient is not located or the study has none.
+  uint32_t open_site = kNoId;
 };
 
 // a ranks before b.
@@ -197,6 +206,8 @@ std::vector<ConditionMatch> MatchedConditions(const Snapshot& s,
       cm.study_condition = s.String(s.concept_texts()[cs.rel_begin + r]);
       cm.from_criteria = s.concept_from_criteria()[cs.rel_begin + r] != 0;
       cm.patient_condition_index = f.conditions[ci].index;
+      // A view into the profile until Match copies it into the result's
+      // text.
       cm.patient_condition = internal::ConditionLabel(
           f.profile->conditions[cm.patient_condition_index]);
       cm.strength = m.strength;
@@ -281,7 +292,20 @@ struct Scratch {
   std::vector<uint32_t> bucket_of;    // parallel to queued
   std::vector<uint32_t> start, next;  // counting sort
   std::vector<uint32_t> order;
+  // Evaluation details: one per heap entry plus the one being filled.
+  // Slots not in the heap are listed in free_details.
+  std::vector<internal::StudyDetail> details;
+  std::vector<uint32_t> free_details;
+  // A result's reasons, and where each explanation's is (offset, size;
+  // kNoSpan for a static one), before they move to MatchResult::text.
+  std::string text;
+  std::vector<std::pair<uint32_t, uint32_t>> spans;
 };
+
+constexpr uint32_t kNoSpan = 0xffffffffu;
+
+// Slots kept by a thread between calls (a large top_k's are released).
+constexpr size_t kKeptDetails = 64;
 
 Scratch& ThreadScratch() {
   thread_local Scratch scratch;
@@ -413,20 +437,31 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   if (stats.used_index) {
     const size_t words = (snapshot.size() + 63) / 64;
     for (std::vector<uint64_t>& b : scratch.by_strength) b.assign(words, 0);
-    auto mark = [&](const std::vector<uint32_t>* list, int cls) {
+    // A long list as its bitmap (Snapshot::RankBitsWithMesh), else rank by
+    // rank.
+    auto mark = [&](const std::vector<uint32_t>* list, const uint64_t* dense,
+                    int cls) {
+      uint64_t* bits = scratch.by_strength[cls].data();
+      if (dense != nullptr) {
+        for (size_t i = 0; i < words; ++i) bits[i] |= dense[i];
+        return;
+      }
       if (list == nullptr) return;
-      std::vector<uint64_t>& bits = scratch.by_strength[cls];
       for (uint32_t r : *list) bits[r >> 6] |= uint64_t{1} << (r & 63);
     };
     for (uint32_t k : facts.all_ids) {
-      mark(snapshot.RanksWithMesh(k), kExactClass);
-      mark(snapshot.RanksWithAncestor(k), kAncestorClass);
+      mark(snapshot.RanksWithMesh(k), snapshot.RankBitsWithMesh(k),
+           kExactClass);
+      mark(snapshot.RanksWithAncestor(k), snapshot.RankBitsWithAncestor(k),
+           kAncestorClass);
     }
     for (uint32_t k : facts.all_ancestors) {
-      mark(snapshot.RanksWithMesh(k), kBroaderClass);
+      mark(snapshot.RanksWithMesh(k), snapshot.RankBitsWithMesh(k),
+           kBroaderClass);
     }
     for (uint32_t k : facts.all_names) {
-      mark(snapshot.RanksWithTerm(k), kExactClass);
+      mark(snapshot.RanksWithTerm(k), snapshot.RankBitsWithTerm(k),
+           kExactClass);
     }
     std::vector<uint64_t>& exact = scratch.by_strength[kExactClass];
     std::vector<uint64_t>& broader = scratch.by_strength[kBroaderClass];
@@ -439,6 +474,13 @@ absl::StatusOr<MatchResponse> Matcher::Match(
 
   std::vector<Ranked> heap;
   heap.reserve(static_cast<size_t>(options.top_k) + 1);
+  if (scratch.details.size() > kKeptDetails) {
+    scratch.details.resize(kKeptDetails);
+    scratch.details.shrink_to_fit();
+  }
+  scratch.free_details.clear();
+  for (uint32_t i = 0; i < scratch.details.size(); ++i)
+    scratch.free_details.push_back(i);
   const auto& compact = snapshot.compact();
   size_t since_check = 0;
   // The best verdict a study could be returned with.
@@ -571,6 +613,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       return;
     }
     double proximity = 0;
+    uint32_t open_site = kNoId;
     if (facts.location && cs.sites_count > 0 && cs.sites_radius < 3.2) {
       // The cap around the study's open sites bounds the distance from
       // below, hence the proximity from above, before any site is read.
@@ -635,6 +678,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         }
         return;
       }
+      // Within the stop radius, the nearest open site is the nearest of all.
+      open_site = n.open_site;
       if (n.open_site != kNoId) {  // within the limit: the stop radius
         proximity = 1.0 / (1.0 + ChordSquaredToKm(n.chord2) /
                                      options_.proximity_scale_km);
@@ -668,8 +713,17 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       }
     }
     ++stats.evaluated;
-    const StudyEval ev =
-        evaluator.Evaluate(si, !want_ineligible, nullptr, max_unfavourable);
+    // With the detail recorded: a study that ranks is not evaluated again
+    // for its explanations (it was evaluated in full: a wanted verdict is
+    // never stopped nor abandoned).
+    if (scratch.free_details.empty()) {
+      scratch.free_details.push_back(
+          static_cast<uint32_t>(scratch.details.size()));
+      scratch.details.emplace_back();
+    }
+    const uint32_t slot = scratch.free_details.back();
+    const StudyEval ev = evaluator.Evaluate(
+        si, !want_ineligible, &scratch.details[slot], max_unfavourable);
     if (ev.abandoned) {
       ++stats.pruned;
       return;
@@ -697,11 +751,15 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     r.counts = ev.counts;
     r.no_criteria_text = ev.no_criteria_text;
     r.score = score_of(share, relevance, proximity);
+    r.detail = slot;
+    r.open_site = open_site;
     if (heap.size() < static_cast<size_t>(options.top_k)) {
+      scratch.free_details.pop_back();
       heap.push_back(r);
       std::push_heap(heap.begin(), heap.end(), BetterOrder());
     } else if (Better(r, heap.front())) {
       std::pop_heap(heap.begin(), heap.end(), BetterOrder());
+      scratch.free_details.back() = heap.back().detail;
       heap.back() = r;
       std::push_heap(heap.begin(), heap.end(), BetterOrder());
     }
@@ -771,6 +829,9 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // the unlocated scan below).
   const std::vector<uint32_t>& unlinked_certain =
       snapshot.unlinked_certain(facts.conditions_complete);
+  // A head's bound ties to study 0, which ranks first among equal bounds:
+  // still a bound of the head (and of the stream's rest), without reading
+  // the head's study index (a cache miss) before it is taken.
   auto advance = [&](Stream& st) -> bool {
     if (st.words == nullptr) {
       // A site cell's list, for a patient without a linked condition: in
@@ -778,14 +839,17 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       if (st.next >= st.count) return false;
       st.rank = st.ranks[st.next++];
       const internal::StudyKey& k = ordered_keys[st.rank];
-      st.head = bound_with_key(k, order[st.rank], unlinked_certain[st.rank],
-                               st.strength, st.proximity);
+      st.head = bound_with_key(k, 0, unlinked_certain[st.rank], st.strength,
+                               st.proximity);
       __builtin_prefetch(fact_counts.data() + k.facts_begin);
       if (st.next < st.count) {
+        const uint32_t next_rank = st.ranks[st.next];
         const char* next =
-            reinterpret_cast<const char*>(&ordered_keys[st.ranks[st.next]]);
+            reinterpret_cast<const char*>(&ordered_keys[next_rank]);
         __builtin_prefetch(next);
         __builtin_prefetch(next + sizeof(internal::StudyKey) - 1);
+        __builtin_prefetch(order.data() + next_rank);
+        __builtin_prefetch(unlinked_certain.data() + next_rank);
       }
       return true;
     }
@@ -804,16 +868,20 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       }
     }
     const internal::StudyKey& k = ordered_keys[st.rank];
-    st.head = bound_with_key(k, order[st.rank], k.always_unknown, st.strength,
-                             st.proximity);
-    // The walk is bound by two cache misses per candidate: its fact counts
-    // (read when it is taken, soon: it heads its stream) and the next key.
+    st.head = bound_with_key(k, 0, k.always_unknown, st.strength, st.proximity);
+    // The walk is bound by cache misses per candidate: its fact counts
+    // (read when it is taken, soon: it heads its stream), and the next
+    // rank's key, study index and (tier streams) site cell.
     __builtin_prefetch(fact_counts.data() + k.facts_begin);
     if (st.rest != 0) {
-      const char* next = reinterpret_cast<const char*>(
-          ordered_keys.data() + st.word * 64 + __builtin_ctzll(st.rest));
+      const size_t next_rank = st.word * 64 + __builtin_ctzll(st.rest);
+      const char* next =
+          reinterpret_cast<const char*>(ordered_keys.data() + next_rank);
       __builtin_prefetch(next);
       __builtin_prefetch(next + sizeof(internal::StudyKey) - 1);
+      __builtin_prefetch(order.data() + next_rank);
+      if (st.tier_of_cell != nullptr)
+        __builtin_prefetch(cell_of_rank.data() + next_rank);
     }
     return true;
   };
@@ -1088,7 +1156,6 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // snapshot, which each result keeps alive).
   const std::shared_ptr<const Snapshot> keepalive =
       snapshot.weak_from_this().lock();
-  StudyDetail detail;
   response.results.reserve(heap.size());
   for (const Ranked& r : heap) {
     const StudyInfo& info = snapshot.study(r.study);
@@ -1100,26 +1167,26 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     out.overall_status = snapshot.String(info.overall_status);
     out.verdict = r.verdict;
     out.score = r.score;
-    const StudyEval full = evaluator.Evaluate(r.study, false, &detail);
-    out.counts = full.counts;
+    const StudyDetail& detail = scratch.details[r.detail];
+    std::string& text = scratch.text;
+    std::vector<std::pair<uint32_t, uint32_t>>& spans = scratch.spans;
+    text.clear();
+    spans.clear();
+    out.counts = r.counts;
     out.matched_conditions = MatchedConditions(snapshot, facts, r.study);
-    if (facts.location) {
-      const Nearest n = FindNearest(snapshot, cs, *patient_point);
-      if (n.open_site != kNoId) {
-        NearestSite s;
-        s.site =
-            snapshot.SiteOf(r.study, snapshot.open_sites()[n.open_site].site);
-        s.distance_km =
-            HaversineKm(profile.location->latitude, profile.location->longitude,
-                        s.site.latitude, s.site.longitude);
-        out.nearest_site = std::move(s);
-      }
+    if (r.open_site != kNoId) {  // found when the study was ranked
+      NearestSite s;
+      s.site =
+          snapshot.SiteOf(r.study, snapshot.open_sites()[r.open_site].site);
+      s.distance_km =
+          HaversineKm(profile.location->latitude, profile.location->longitude,
+                      s.site.latitude, s.site.longitude);
+      out.nearest_site = std::move(s);
     }
-    out.explanations.reserve(options.include_explanations
-                                 ? info.predicates.size() + 1
-                                 : static_cast<size_t>(full.counts.violated +
-                                                       full.counts.unknown +
-                                                       1));
+    out.explanations.reserve(
+        options.include_explanations
+            ? info.predicates.size() + 1
+            : static_cast<size_t>(r.counts.violated + r.counts.unknown + 1));
     for (uint32_t pi = 0; pi < info.predicates.size(); ++pi) {
       const Outcome o = detail.outcomes[pi];
       if (!options.include_explanations && o != Outcome::kViolated &&
@@ -1137,14 +1204,16 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       e.status = detail.evals[pi].status;
       e.outcome = o;
       e.any_of_group = detail.any_of_group[pi];
-      e.reason =
-          internal::Reason(snapshot, facts, r.study, pi, cp, detail.evals[pi]);
+      const auto begin = static_cast<uint32_t>(text.size());
+      internal::AppendReason(&text, snapshot, facts, r.study, pi, cp,
+                             detail.evals[pi]);
+      spans.emplace_back(begin, static_cast<uint32_t>(text.size()) - begin);
       e.rule_id = snapshot.String(pinfo.rule_id);
       e.evidence = snapshot.EvidenceOf(r.study, pi);
       e.note = snapshot.String(pinfo.note);
       out.explanations.push_back(std::move(e));
     }
-    if (r.no_criteria_text || full.no_criteria_text) {
+    if (r.no_criteria_text) {
       Explanation e;
       e.kind = criteria::Kind::kOther;
       e.status = TestStatus::kUnknown;
@@ -1153,7 +1222,32 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       e.reason =
           "the study states no eligibility criteria text; only its structured "
           "fields were checked";
+      spans.emplace_back(kNoSpan, 0);
       out.explanations.push_back(std::move(e));
+    }
+    // One buffer for the result's patient-side text: the reasons, then the
+    // matched conditions' labels (views into the profile until here).
+    size_t size = text.size();
+    for (const ConditionMatch& cm : out.matched_conditions)
+      size += cm.patient_condition.size();
+    if (size > 0) {
+      std::shared_ptr<char[]> buffer =
+          std::make_shared_for_overwrite<char[]>(size);
+      char* at = buffer.get();
+      std::memcpy(at, text.data(), text.size());
+      for (size_t i = 0; i < spans.size(); ++i) {
+        if (spans[i].first == kNoSpan) continue;
+        out.explanations[i].reason =
+            std::string_view(at + spans[i].first, spans[i].second);
+      }
+      at += text.size();
+      for (ConditionMatch& cm : out.matched_conditions) {
+        const size_t n = cm.patient_condition.size();
+        if (n > 0) std::memcpy(at, cm.patient_condition.data(), n);
+        cm.patient_condition = std::string_view(at, n);
+        at += n;
+      }
+      out.text = std::move(buffer);
     }
     if (options.include_explanations)
       out.criterion_outcomes = detail.criterion_outcomes;

@@ -333,6 +333,28 @@ void Snapshot::DeriveIndexes() {
     });
   }
   DeriveSiteCells();
+  DerivePostingBits();
+}
+
+void Snapshot::DerivePostingBits() {
+  // Marking a sparse list costs ~7 instructions per rank, OR-ing a bitmap
+  // ~4 per word (callgrind at 100k): the bitmap pays from about one rank
+  // per two words. 100k studies: 287 lists, 3.6 MB.
+  const size_t words = rank_words();
+  auto derive =
+      [&](const absl::flat_hash_map<uint32_t, std::vector<uint32_t>>& lists,
+          absl::flat_hash_map<uint32_t, std::vector<uint64_t>>* out) {
+        out->clear();
+        for (const auto& [key, ranks] : lists) {
+          if (ranks.size() * 2 < words) continue;
+          std::vector<uint64_t>& bits = (*out)[key];
+          bits.assign(words, 0);
+          for (uint32_t r : ranks) bits[r >> 6] |= uint64_t{1} << (r & 63);
+        }
+      };
+  derive(by_mesh_, &bits_by_mesh_);
+  derive(by_ancestor_, &bits_by_ancestor_);
+  derive(by_term_, &bits_by_term_);
 }
 
 void Snapshot::DeriveSiteCells() {
@@ -457,6 +479,26 @@ const std::vector<uint32_t>* Snapshot::RanksWithAncestor(uint32_t key) const {
 }
 const std::vector<uint32_t>* Snapshot::RanksWithTerm(uint32_t key) const {
   return FindList(by_term_, key);
+}
+
+namespace {
+const uint64_t* FindBits(
+    const absl::flat_hash_map<uint32_t, std::vector<uint64_t>>& map,
+    uint32_t key) {
+  if (key == kNoId) return nullptr;
+  auto it = map.find(key);
+  return it == map.end() ? nullptr : it->second.data();
+}
+}  // namespace
+
+const uint64_t* Snapshot::RankBitsWithMesh(uint32_t key) const {
+  return FindBits(bits_by_mesh_, key);
+}
+const uint64_t* Snapshot::RankBitsWithAncestor(uint32_t key) const {
+  return FindBits(bits_by_ancestor_, key);
+}
+const uint64_t* Snapshot::RankBitsWithTerm(uint32_t key) const {
+  return FindBits(bits_by_term_, key);
 }
 
 Site Snapshot::SiteOf(size_t study, size_t site) const {

@@ -495,6 +495,14 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   const std::vector<uint32_t>* RanksWithMesh(uint32_t key) const;
   const std::vector<uint32_t>* RanksWithAncestor(uint32_t key) const;
   const std::vector<uint32_t>* RanksWithTerm(uint32_t key) const;
+  // The long posting lists again, as bitmaps over by_bound ranks
+  // (rank_words() words each), derived at load: OR-ing words costs less
+  // than setting one bit per rank once a list holds more than one rank in
+  // 128. nullptr for the shorter lists and for unknown keys.
+  const uint64_t* RankBitsWithMesh(uint32_t key) const;
+  const uint64_t* RankBitsWithAncestor(uint32_t key) const;
+  const uint64_t* RankBitsWithTerm(uint32_t key) const;
+  size_t rank_words() const { return (by_bound_.size() + 63) / 64; }
   const std::vector<uint32_t>& StudiesWithStatus(uint16_t status) const {
     return by_status_[status];
   }
@@ -506,9 +514,10 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
 
   // The derived lookups, rebuilt rather than stored: keys_by_bound_ (keys_
   // in by_bound_ order), unlinked_certain_ / unlinked_order_, site_cells_,
-  // cell_ranks_ and cell_of_rank_.
+  // cell_ranks_, cell_of_rank_ and the posting bitmaps.
   void DeriveIndexes();
   void DeriveSiteCells();
+  void DerivePostingBits();
 
   SnapshotOptions options_;
   std::vector<StudyInfo> info_;
@@ -544,6 +553,9 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   absl::flat_hash_map<uint32_t, std::vector<uint32_t>> by_mesh_;
   absl::flat_hash_map<uint32_t, std::vector<uint32_t>> by_ancestor_;
   absl::flat_hash_map<uint32_t, std::vector<uint32_t>> by_term_;
+  absl::flat_hash_map<uint32_t, std::vector<uint64_t>> bits_by_mesh_;
+  absl::flat_hash_map<uint32_t, std::vector<uint64_t>> bits_by_ancestor_;
+  absl::flat_hash_map<uint32_t, std::vector<uint64_t>> bits_by_term_;
   std::vector<std::vector<uint32_t>> by_status_;
   SnapshotStats stats_;
 };

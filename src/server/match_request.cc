@@ -57,7 +57,7 @@ void ExplanationToProto(const match::Explanation& e, v1::Explanation* out) {
   out->set_status(TestStatusToProto(e.status));
   out->set_outcome(OutcomeToProto(e.outcome));
   if (e.any_of_group >= 0) out->set_any_of_group(e.any_of_group);
-  out->set_reason(e.reason);
+  out->set_reason(e.reason.data(), e.reason.size());
   out->set_rule_id(e.rule_id.data(), e.rule_id.size());
   if (!e.evidence.field.empty() || !e.evidence.text.empty()) {
     EvidenceToProto(e.evidence, out->mutable_evidence());
@@ -331,7 +331,8 @@ void MatchResultToProto(const match::MatchResult& r, int rank,
   for (const match::ConditionMatch& c : r.matched_conditions) {
     v1::ConditionMatch* pc = out->add_matched_conditions();
     pc->set_study_condition(c.study_condition.data(), c.study_condition.size());
-    pc->set_patient_condition(c.patient_condition);
+    pc->set_patient_condition(c.patient_condition.data(),
+                              c.patient_condition.size());
     pc->set_patient_condition_index(c.patient_condition_index);
     pc->set_strength(MatchStrengthToProto(c.strength));
     pc->set_mesh_id(c.mesh_id.data(), c.mesh_id.size());

@@ -15,27 +15,33 @@ namespace {
 using patient::Tristate;
 using ::testing::HasSubstr;
 
+// An explanation with the result its views (reason, rule id, evidence)
+// point into: an Explanation must not outlive its result (match_types.h).
+struct HeldExplanation : Explanation {
+  HeldExplanation(MatchResult r, int index)
+      : Explanation(ExplanationOf(r, index)), result(std::move(r)) {}
+  MatchResult result;
+};
+
 // A study with one criterion holding `p`; returns the explanation of `p`.
-Explanation EvalOne(Predicate p, const patient::Profile& profile,
-                    const Matcher& matcher = Matcher()) {
+HeldExplanation EvalOne(Predicate p, const patient::Profile& profile,
+                        const Matcher& matcher = Matcher()) {
   TestStudy s("NCT00000001");
   s.Criterion({std::move(p)});
-  MatchResult r = MatchOne(s, profile, AllOptions(), matcher);
-  return ExplanationOf(r, 0);
+  return HeldExplanation(MatchOne(s, profile, AllOptions(), matcher), 0);
 }
 
-Explanation EvalStructured(Predicate p, const patient::Profile& profile) {
+HeldExplanation EvalStructured(Predicate p, const patient::Profile& profile) {
   TestStudy s("NCT00000001");
   s.Structured(std::move(p));
-  MatchResult r = MatchOne(s, profile);
-  return ExplanationOf(r, 0);
+  return HeldExplanation(MatchOne(s, profile), 0);
 }
 
 // --- Age --------------------------------------------------------------------
 
 TEST(AgeTest, MinimumAgeMetWithReason) {
-  Explanation e = EvalStructured(Age(18, std::nullopt, kIncl, "18 Years"),
-                                 PatientBuilder().Age(54.4).Build());
+  HeldExplanation e = EvalStructured(Age(18, std::nullopt, kIncl, "18 Years"),
+                                     PatientBuilder().Age(54.4).Build());
   EXPECT_EQ(e.status, TestStatus::kMet);
   EXPECT_EQ(e.outcome, Outcome::kSatisfied);
   EXPECT_EQ(e.reason, "requires age ≥ 18 years; patient is 54 years old");
@@ -106,7 +112,7 @@ TEST(AgeTest, OlderThanIsDecidedOnlyWhereReadingsAgree) {
             TestStatus::kNotMet);
   EXPECT_EQ(EvalOne(older18, PatientBuilder().Age(18.0).Build()).status,
             TestStatus::kNotMet);
-  Explanation mid = EvalOne(older18, PatientBuilder().Age(18.5).Build());
+  HeldExplanation mid = EvalOne(older18, PatientBuilder().Age(18.5).Build());
   EXPECT_EQ(mid.status, TestStatus::kUnknown);
   EXPECT_THAT(mid.reason, HasSubstr("may or may not include"));
   EXPECT_EQ(EvalOne(older18, PatientBuilder().Age(19.2).Build()).status,
@@ -130,17 +136,17 @@ TEST(AgeTest, ExclusionAgeBelow) {
   // Exclusion "age < 18": the test holds for a 17-year-old, who is excluded.
   Predicate under18 = Age(std::nullopt, 18, kExcl);
   under18.high_inclusive = false;
-  Explanation e = EvalOne(under18, PatientBuilder().Age(17.5).Build());
+  HeldExplanation e = EvalOne(under18, PatientBuilder().Age(17.5).Build());
   EXPECT_EQ(e.status, TestStatus::kMet);
   EXPECT_EQ(e.outcome, Outcome::kViolated);
   EXPECT_EQ(e.reason, "excludes age < 18 years; patient is 17 years old");
-  Explanation adult = EvalOne(under18, PatientBuilder().Age(18).Build());
+  HeldExplanation adult = EvalOne(under18, PatientBuilder().Age(18).Build());
   EXPECT_EQ(adult.status, TestStatus::kNotMet);
   EXPECT_EQ(adult.outcome, Outcome::kSatisfied);
 }
 
 TEST(AgeTest, MissingAgeIsUnknown) {
-  Explanation e =
+  HeldExplanation e =
       EvalStructured(Age(18, 65, kIncl, "18 Years"), PatientBuilder().Build());
   EXPECT_EQ(e.status, TestStatus::kUnknown);
   EXPECT_THAT(e.reason, HasSubstr("age is not known"));
@@ -151,7 +157,7 @@ TEST(AgeTest, MissingAgeIsUnknown) {
 TEST(LabTest, ComparesCanonicalValues) {
   // 121 g/L is 12.1 g/dL.
   const Predicate hb = Lab("hemoglobin", 9, std::nullopt, "g/dL");
-  Explanation ok =
+  HeldExplanation ok =
       EvalOne(hb, PatientBuilder().Lab("718-7", 121, "g/L").Build());
   EXPECT_EQ(ok.status, TestStatus::kMet);
   EXPECT_EQ(ok.reason,
@@ -173,21 +179,23 @@ TEST(LabTest, BoundsInclusiveAndExclusive) {
 }
 
 TEST(LabTest, MissingValueIsUnknown) {
-  Explanation e = EvalOne(Lab("hba1c", std::nullopt, 10, "%"),
-                          PatientBuilder().Lab("718-7", 121, "g/L").Build());
+  HeldExplanation e =
+      EvalOne(Lab("hba1c", std::nullopt, 10, "%"),
+              PatientBuilder().Lab("718-7", 121, "g/L").Build());
   EXPECT_EQ(e.status, TestStatus::kUnknown);
   EXPECT_EQ(e.reason, "requires HbA1c ≤ 10%; no HbA1c value in the profile");
 }
 
 TEST(LabTest, NonCanonicalPredicateUnitIsUnknown) {
-  Explanation e = EvalOne(Lab("hemoglobin", 90, std::nullopt, "g/L"),
-                          PatientBuilder().Lab("718-7", 121, "g/L").Build());
+  HeldExplanation e =
+      EvalOne(Lab("hemoglobin", 90, std::nullopt, "g/L"),
+              PatientBuilder().Lab("718-7", 121, "g/L").Build());
   EXPECT_EQ(e.status, TestStatus::kUnknown);
 }
 
 TEST(LabTest, UlnBoundsNeedAReferenceUln) {
   const patient::Profile p = PatientBuilder().Lab("1742-6", 50, "U/L").Build();
-  Explanation unknown = EvalOne(Uln("alt", 2.5), p);
+  HeldExplanation unknown = EvalOne(Uln("alt", 2.5), p);
   EXPECT_EQ(unknown.status, TestStatus::kUnknown);
   EXPECT_EQ(unknown.reason,
             "requires ALT ≤ 2.5 × ULN; patient's ALT is 50 U/L but the upper "
@@ -195,7 +203,7 @@ TEST(LabTest, UlnBoundsNeedAReferenceUln) {
 
   absl::StatusOr<Matcher> m = Matcher::Create({.reference_uln = {{"alt", 40}}});
   ASSERT_OK(m);
-  Explanation decided = EvalOne(Uln("alt", 2.5), p, *m);
+  HeldExplanation decided = EvalOne(Uln("alt", 2.5), p, *m);
   EXPECT_EQ(decided.status, TestStatus::kMet);  // 1.25 x ULN
   EXPECT_THAT(decided.reason,
               HasSubstr("50 U/L = 1.25 × ULN (reference ULN 40 U/L)"));
@@ -214,7 +222,7 @@ TEST(LabTest, UlnBoundsNeedAReferenceUln) {
 
 TEST(PerformanceTest, EcogFromKarnofsky) {
   const Predicate ecog01 = Performance("ecog", std::nullopt, 1);
-  Explanation e = EvalOne(ecog01, PatientBuilder().Karnofsky(80).Build());
+  HeldExplanation e = EvalOne(ecog01, PatientBuilder().Karnofsky(80).Build());
   EXPECT_EQ(e.status, TestStatus::kMet);
   EXPECT_EQ(e.reason,
             "requires ECOG ≤ 1; patient's Karnofsky 80 corresponds to ECOG 1");
@@ -231,8 +239,8 @@ TEST(PerformanceTest, KarnofskyFromEcogOnlyWhenUnambiguous) {
   EXPECT_EQ(EvalOne(kps70, PatientBuilder().Ecog(2).Build()).status,
             TestStatus::kNotMet);
   // ECOG 2 ~ Karnofsky 50-60: "Karnofsky >= 60" holds for 60, not for 50.
-  Explanation e = EvalOne(Performance("karnofsky", 60, std::nullopt),
-                          PatientBuilder().Ecog(2).Build());
+  HeldExplanation e = EvalOne(Performance("karnofsky", 60, std::nullopt),
+                              PatientBuilder().Ecog(2).Build());
   EXPECT_EQ(e.status, TestStatus::kUnknown);
   EXPECT_THAT(e.reason, HasSubstr("Karnofsky 50–60, on both sides"));
 }
@@ -257,7 +265,7 @@ TEST(SexTest, RequiredSex) {
                            PatientBuilder().Sex(patient::Sex::kFemale).Build())
                 .status,
             TestStatus::kMet);
-  Explanation male =
+  HeldExplanation male =
       EvalStructured(female, PatientBuilder().Sex(patient::Sex::kMale).Build());
   EXPECT_EQ(male.status, TestStatus::kNotMet);
   EXPECT_EQ(male.reason, "requires female participants; patient is male");
@@ -270,7 +278,7 @@ TEST(PregnancyTest, Tristates) {
   const auto female = [] {
     return PatientBuilder().Sex(patient::Sex::kFemale);
   };
-  Explanation yes =
+  HeldExplanation yes =
       EvalOne(pregnant, female().Pregnant(Tristate::kYes).Build());
   EXPECT_EQ(yes.status, TestStatus::kMet);
   EXPECT_EQ(yes.outcome, Outcome::kViolated);
@@ -279,7 +287,7 @@ TEST(PregnancyTest, Tristates) {
             Outcome::kSatisfied);
   EXPECT_EQ(EvalOne(pregnant, female().Build()).status, TestStatus::kUnknown);
   // A male patient is not pregnant.
-  Explanation male =
+  HeldExplanation male =
       EvalOne(pregnant, PatientBuilder().Sex(patient::Sex::kMale).Build());
   EXPECT_EQ(male.status, TestStatus::kNotMet);
   EXPECT_EQ(male.reason, "excludes pregnant patients; patient is male");
@@ -298,7 +306,7 @@ TEST(PregnancyTest, Breastfeeding) {
 
 TEST(HealthyVolunteersTest, Flag) {
   const Predicate no_hv = HealthyVolunteers(false);
-  Explanation hv = EvalStructured(
+  HeldExplanation hv = EvalStructured(
       no_hv, PatientBuilder().HealthyVolunteer(Tristate::kYes).Build());
   EXPECT_EQ(hv.status, TestStatus::kNotMet);
   EXPECT_EQ(hv.outcome, Outcome::kViolated);
@@ -324,7 +332,7 @@ TEST(HealthyVolunteersTest, Flag) {
 // --------------------------------------------------------------
 
 TEST(OtherTest, UnparsedNeedsReview) {
-  Explanation e =
+  HeldExplanation e =
       EvalOne(Simple(Kind::kOther, kIncl), PatientBuilder().Age(40).Build());
   EXPECT_EQ(e.status, TestStatus::kUnknown);
   EXPECT_EQ(e.outcome, Outcome::kUnknown);

@@ -96,10 +96,28 @@ void ExpectSameRanking(const MatchResponse& fast, const MatchResponse& full) {
     EXPECT_EQ(a.counts.satisfied, b.counts.satisfied);
     EXPECT_EQ(a.counts.violated, b.counts.violated);
     EXPECT_EQ(a.counts.unknown, b.counts.unknown);
-    EXPECT_EQ(a.explanations.size(), b.explanations.size());
+    ASSERT_EQ(a.explanations.size(), b.explanations.size());
+    // The explanations come from the evaluation that ranked the study (its
+    // recorded detail): the same as the full scan's, reason for reason.
+    for (size_t j = 0; j < a.explanations.size(); ++j) {
+      SCOPED_TRACE(::testing::Message() << "explanation " << j);
+      EXPECT_EQ(a.explanations[j].predicate, b.explanations[j].predicate);
+      EXPECT_EQ(a.explanations[j].status, b.explanations[j].status);
+      EXPECT_EQ(a.explanations[j].outcome, b.explanations[j].outcome);
+      EXPECT_EQ(a.explanations[j].reason, b.explanations[j].reason);
+    }
+    EXPECT_EQ(a.criterion_outcomes, b.criterion_outcomes);
+    ASSERT_EQ(a.matched_conditions.size(), b.matched_conditions.size());
+    for (size_t j = 0; j < a.matched_conditions.size(); ++j) {
+      EXPECT_EQ(a.matched_conditions[j].study_condition,
+                b.matched_conditions[j].study_condition);
+      EXPECT_EQ(a.matched_conditions[j].patient_condition,
+                b.matched_conditions[j].patient_condition);
+    }
     EXPECT_EQ(a.nearest_site.has_value(), b.nearest_site.has_value());
     if (a.nearest_site && b.nearest_site) {
       EXPECT_EQ(a.nearest_site->distance_km, b.nearest_site->distance_km);
+      EXPECT_EQ(a.nearest_site->site.facility, b.nearest_site->site.facility);
     }
   }
 }

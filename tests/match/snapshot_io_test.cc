@@ -69,7 +69,8 @@ std::string Dump(const MatchResponse& r) {
                     m.counts.informational, "\n");
     for (const ConditionMatch& c : m.matched_conditions) {
       absl::StrAppend(&out, " cond ", common::ToAbsl(c.study_condition), "|",
-                      c.patient_condition, "|", c.patient_condition_index, "|",
+                      common::ToAbsl(c.patient_condition), "|",
+                      c.patient_condition_index, "|",
                       std::string(MatchStrengthName(c.strength)), "|",
                       common::ToAbsl(c.mesh_id), "|", c.from_criteria, "\n");
     }
@@ -89,7 +90,7 @@ std::string Dump(const MatchResponse& r) {
           static_cast<int>(e.kind), "|", static_cast<int>(e.polarity), "|",
           std::string(TestStatusName(e.status)), "|",
           std::string(OutcomeName(e.outcome)), "|", e.any_of_group, "|",
-          e.reason, "|", common::ToAbsl(e.rule_id), "|",
+          common::ToAbsl(e.reason), "|", common::ToAbsl(e.rule_id), "|",
           static_cast<int>(e.evidence.source), "|",
           common::ToAbsl(e.evidence.field), "|",
           common::ToAbsl(e.evidence.text), "|", e.evidence.span.begin, "-",
