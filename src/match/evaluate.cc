@@ -88,8 +88,7 @@ bool InRange(const CompactPredicate& p, double v) {
 // divide a year evenly; the tolerance always favours the patient (docs).
 PredicateEval EvalAge(const CompactPredicate& p, double age_years) {
   const double u = AgeUnitYears(p.age_unit);
-  double tol_years = 0;
-  if (u < 0.99) tol_years = u > 0.05 ? 3.0 / 365.25 : 1.0 / 365.25;
+  const double tol_years = AgeToleranceYears(u);
   const double a = age_years / u;
   const double tol = tol_years / u;
   constexpr double kEps = 1e-7;  // floating-point equality, in units

@@ -552,7 +552,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       return true;
     }
     return age_years.has_value() &&
-           (*age_years < k.min_age ||
+           (*age_years * 365.25 < k.min_age_days ||
             (k.max_age != internal::kNoMaxAge && *age_years > k.max_age));
   };
   auto bound_with_key = [&](const internal::StudyKey& k, uint32_t si,

@@ -241,7 +241,7 @@ void SetGate(const std::vector<CompactPredicate>& preds,
              const std::vector<uint32_t>& node_preds, const CompactStudy& c,
              std::optional<uint8_t> age_quantity, internal::StudyKey* k) {
   const Node& root = nodes[c.root];
-  double min_age = 0;
+  double min_age = 0;  // years
   double max_age = kNoMaxAge;
   for (uint32_t i = 0; i < root.preds_count; ++i) {
     const CompactPredicate& p = preds[node_preds[root.preds_begin + i]];
@@ -263,14 +263,32 @@ void SetGate(const std::vector<CompactPredicate>& preds,
         p.quantity != *age_quantity || !p.unit_ok || p.relative_to_uln) {
       continue;
     }
+    // EvalAge compares age / unit (+ or - the unit's tolerance, in the
+    // patient's favour) with the bound in units, rounded to a whole number
+    // of units when within 0.02 of one; it violates a minimum l when
+    // a + tol < l - 1e-7 (inclusive, or not: "older than l" is stricter),
+    // a maximum h when a - tol >= h + 1 (completed units; an exclusive or
+    // fractional maximum is violated sooner).
+    const double u = AgeUnitYears(p.age_unit);
+    const double tol = internal::AgeToleranceYears(u) / u;
+    auto lenient = [](double x, bool low) {  // the whole-number rounding
+      const double n = std::round(x);
+      if (std::fabs(x - n) >= 0.02) return x;
+      return low ? std::min(x, n) : std::max(x, n);
+    };
     if (p.has_low && std::isfinite(p.low)) {
-      min_age = std::max(min_age, std::floor(p.low - 0.1));
+      const double l = lenient(p.low / u, true);
+      // 1e-6 years below the threshold: floating-point margin.
+      min_age = std::max(min_age, (l - 1e-7 - tol) * u - 1e-6);
     }
     if (p.has_high && std::isfinite(p.high)) {
-      max_age = std::min(max_age, std::ceil(p.high + 1.1));
+      // (Above the evaluator's h + 1 - 1e-7 by 1e-7 units: the margin.)
+      const double h = lenient(p.high / u, false);
+      max_age = std::min(max_age, std::ceil((h + 1 + tol) * u));
     }
   }
-  k->min_age = static_cast<uint8_t>(std::clamp(min_age, 0.0, 254.0));
+  k->min_age_days = static_cast<uint16_t>(
+      std::clamp(std::floor(min_age * 365.25), 0.0, 65535.0));
   k->max_age = max_age >= kNoMaxAge - 1
                    ? kNoMaxAge
                    : static_cast<uint8_t>(std::max(max_age, 0.0));

@@ -141,6 +141,14 @@ inline constexpr uint8_t kUnknownQuantity = 0xff;
 // The unit an age bound was written in.
 enum class AgeUnitCode : uint8_t { kYears, kMonths, kWeeks, kDays };
 double AgeUnitYears(AgeUnitCode code);
+// The tolerance, in years, with which an age bound written in a unit of
+// `unit_years` is compared (the evaluator's and the gate's): none for
+// years, 3 days for months and weeks, 1 day for days; it always favours
+// the patient (docs/match.md).
+inline double AgeToleranceYears(double unit_years) {
+  if (unit_years >= 0.99) return 0;
+  return unit_years > 0.05 ? 3.0 / 365.25 : 1.0 / 365.25;
+}
 
 // One predicate in evaluation form (48 bytes).
 struct CompactPredicate {
@@ -285,13 +293,15 @@ struct StudyKey {
   // volunteers: root predicates of kind kAge/kSex/kHealthyVolunteers,
   // inclusion, deciding) as a gate the first pass checks
   // before any other work: a patient whose sex is the other one, who is a
-  // healthy volunteer where they are not accepted, or whose age in years is
-  // below min_age or above max_age, certainly violates a
-  // top-level item (INELIGIBLE). Conservative on purpose: min_age is
-  // floor(minimum - 0.1) and max_age ceil(maximum + 1.1) (whole years), so
-  // every reading the evaluator allows (completed units, "older than N",
-  // day tolerances) stays inside; the evaluator decides what the gate lets
-  // through. kNoMaxAge: no maximum (or one beyond 253 years).
+  // healthy volunteer where they are not accepted, or whose age is below
+  // min_age_days (age in years x 365.25) or above max_age (years),
+  // certainly violates a top-level item (INELIGIBLE). The thresholds are
+  // the evaluator's own (evaluate.cc, EvalAge) taken at their most lenient
+  // reading: the bound's unit tolerance, "older than N" and whole-number
+  // rounding all widen the window, min_age_days rounds down and max_age up
+  // (one more completed unit for a maximum), so the gate never skips a
+  // study the evaluator admits (GateTest); the evaluator decides what it
+  // lets through. kNoMaxAge: no maximum (or one beyond 253 years).
   bool requires_female : 1 = false;
   bool requires_male : 1 = false;
   // The structured healthy-volunteers flag says no (a patient who is one
@@ -299,7 +309,7 @@ struct StudyKey {
   bool rejects_healthy_volunteers : 1 = false;
   uint8_t facts_count = 0;   // distinct facts: at most 64
   uint32_t facts_begin = 0;  // into fact_counts()
-  uint8_t min_age = 0;
+  uint16_t min_age_days = 0;
   uint8_t max_age = kNoMaxAge;
   // The cap around the open sites (CompactStudy::sites_center and
   // sites_radius) when sites is kSitesCap.

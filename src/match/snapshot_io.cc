@@ -226,7 +226,7 @@ void Fields(V& v, StudyKey& k) {
     k.requires_male = requires_male;
     k.rejects_healthy_volunteers = rejects_healthy_volunteers;
   }
-  v(k.min_age);
+  v(k.min_age_days);
   v(k.max_age);
   v(k.facts_count);
   v(k.facts_begin);

@@ -53,8 +53,9 @@ namespace trialmatch::match {
 // 4: relevance posting lists hold by_bound ranks instead of study indexes;
 // 5: fact counts include conditions (kFactConditionList,
 // kFactRequiredCondition); 6: any-of groups count as always UNKNOWN or on a
-// fact when all their alternatives do.
-inline constexpr uint32_t kSnapshotFormatVersion = 6;
+// fact when all their alternatives do; 7: the age gate in days at the
+// evaluator's own thresholds (StudyKey::min_age_days).
+inline constexpr uint32_t kSnapshotFormatVersion = 7;
 
 // What a snapshot was built from. Two snapshots with equal keys (and the same
 // format version) are interchangeable.

@@ -892,6 +892,11 @@ TEST(GateTest, SkipsOnlyStudiesTheEvaluatorRulesIneligible) {
   add(Age(std::nullopt, 40));
   add(Age(65, std::nullopt), model::Sex::kFemale);
   add(Age(12.5, 30.25));
+  // A maximum in months whose next completed unit is a whole year (the
+  // gate's tolerance matters), a minimum just above a whole number (the
+  // evaluator rounds it down).
+  add(Age(1.0 / 12, 23.0 / 12, kIncl, "1 Month"));
+  add(Age(18.01, std::nullopt));
   {
     TestStudy s("NCT00000098");  // no healthy volunteers, adults
     s.Structured(Age(18, std::nullopt)).Structured(HealthyVolunteers(false));
@@ -919,6 +924,30 @@ TEST(GateTest, SkipsOnlyStudiesTheEvaluatorRulesIneligible) {
   brute.evaluate_all = true;
   MatchOptions all = brute;
   all.verdicts.clear();
+  // Gated against brute force for one profile; returns how many the gate
+  // skipped.
+  auto check = [&](const patient::Profile& profile) -> size_t {
+    absl::StatusOr<MatchResponse> g = matcher.Match(*snap, profile, gated);
+    absl::StatusOr<MatchResponse> b = matcher.Match(*snap, profile, brute);
+    absl::StatusOr<MatchResponse> a = matcher.Match(*snap, profile, all);
+    EXPECT_TRUE(g.ok() && b.ok() && a.ok());
+    if (!g.ok() || !b.ok() || !a.ok()) return 0;
+    EXPECT_EQ(g->results.size(), b->results.size());
+    for (size_t r = 0; r < g->results.size() && r < b->results.size(); ++r) {
+      EXPECT_EQ(g->results[r].nct_id, b->results[r].nct_id);
+      EXPECT_EQ(g->results[r].verdict, b->results[r].verdict);
+    }
+    EXPECT_EQ(b->stats.gated, 0u);
+    // Everything not returned is INELIGIBLE by full evaluation, and the
+    // gate skipped no more studies than that.
+    size_t ineligible = 0;
+    for (const MatchResult& r : a->results) {
+      if (r.verdict == Verdict::kIneligible) ++ineligible;
+    }
+    EXPECT_EQ(ineligible + g->results.size(), studies.size());
+    EXPECT_LE(g->stats.gated, ineligible);
+    return g->stats.gated;
+  };
   size_t gated_total = 0;
   for (patient::Sex sex :
        {patient::Sex::kFemale, patient::Sex::kMale, patient::Sex::kUnknown}) {
@@ -936,29 +965,47 @@ TEST(GateTest, SkipsOnlyStudiesTheEvaluatorRulesIneligible) {
       SCOPED_TRACE(absl::StrFormat("age %.2f sex %d volunteer %d", age,
                                    static_cast<int>(sex),
                                    static_cast<int>(volunteer)));
-      absl::StatusOr<MatchResponse> g = matcher.Match(*snap, profile, gated);
-      absl::StatusOr<MatchResponse> b = matcher.Match(*snap, profile, brute);
-      absl::StatusOr<MatchResponse> a = matcher.Match(*snap, profile, all);
-      ASSERT_TRUE(g.ok() && b.ok() && a.ok());
-      ASSERT_EQ(g->results.size(), b->results.size());
-      for (size_t r = 0; r < g->results.size(); ++r) {
-        EXPECT_EQ(g->results[r].nct_id, b->results[r].nct_id);
-        EXPECT_EQ(g->results[r].verdict, b->results[r].verdict);
-      }
-      EXPECT_EQ(b->stats.gated, 0u);
-      // Everything not returned is INELIGIBLE by full evaluation, and the
-      // gate skipped no more studies than that.
-      size_t ineligible = 0;
-      for (const MatchResult& r : a->results) {
-        if (r.verdict == Verdict::kIneligible) ++ineligible;
-      }
-      EXPECT_EQ(ineligible + g->results.size(), studies.size());
-      EXPECT_LE(g->stats.gated, ineligible);
-      gated_total += g->stats.gated;
+      gated_total += check(profile);
     }
   }
   // The gate does skip: most of the sweep is far outside most windows.
   EXPECT_GT(gated_total, 60'000u);
+
+  // Day by day around every bound: where the gate's thresholds are.
+  const double bounds[] = {18, 65,          0.5,   17,          1.0 / 12,
+                           2,  28 / 365.25, 1,     14 / 365.25, 3,
+                           40, 12.5,        30.25, 50};
+  for (double bound : bounds) {
+    for (int d = -48; d <= 48; ++d) {
+      const double age = bound + d * 0.25 / 365.25;
+      if (age < 0) continue;
+      const patient::Profile profile = PatientBuilder().Age(age).Build();
+      SCOPED_TRACE(absl::StrFormat("age %.6f", age));
+      check(profile);
+    }
+  }
+}
+
+// The gate's thresholds are the evaluator's, to the day: a patient days
+// short of a minimum in years, or past the last completed year of a
+// maximum, is skipped unevaluated.
+TEST(GateTest, ThresholdsAreTheEvaluatorsToTheDay) {
+  TestStudy s("NCT00000001");
+  s.Structured(Age(18, 65, kIncl, "18 Years"));
+  s.Criterion({Lab("hemoglobin", 9, std::nullopt, "g/dL")});
+  std::shared_ptr<const Snapshot> snap = SnapshotOf({s});
+  MatchOptions o;
+  o.statuses.clear();
+  auto gated = [&](double age) {
+    absl::StatusOr<MatchResponse> r =
+        Matcher().Match(*snap, PatientBuilder().Age(age).Build(), o);
+    EXPECT_TRUE(r.ok());
+    return r.ok() && r->stats.gated == 1 && r->results.empty();
+  };
+  EXPECT_TRUE(gated(17.98));  // a week short of 18
+  EXPECT_FALSE(gated(18.0));
+  EXPECT_FALSE(gated(65.99));  // 65 completed years
+  EXPECT_TRUE(gated(66.01));
 }
 
 TEST(ValidationTest, BadOptions) {

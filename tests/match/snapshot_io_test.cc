@@ -226,7 +226,7 @@ void ExpectSameSnapshot(const Snapshot& a, const Snapshot& b) {
                 y[i].rejects_healthy_volunteers);
       EXPECT_EQ(x[i].facts_count, y[i].facts_count);
       EXPECT_EQ(x[i].facts_begin, y[i].facts_begin);
-      EXPECT_EQ(x[i].min_age, y[i].min_age);
+      EXPECT_EQ(x[i].min_age_days, y[i].min_age_days);
       EXPECT_EQ(x[i].max_age, y[i].max_age);
       EXPECT_EQ(x[i].cap.center_x, y[i].cap.center_x);
       EXPECT_EQ(x[i].cap.center_y, y[i].cap.center_y);
