@@ -23,7 +23,8 @@
 //   * overall status -> studies.
 // Age and sex are not indexed: the structured age/sex predicates come first
 // in every compiled study and the matcher stops at the first violated one
-// when ineligible studies are not wanted (docs/match.md, "Pre-filters").
+// when ineligible studies are not wanted (docs/match.md, "Candidates,
+// filters, indexes").
 //
 // MeSH knowledge the snapshot derives for patient conditions:
 //   * term -> descriptor: every MeSH term of the corpus (condition meshes and
