@@ -298,13 +298,11 @@ struct Scratch {
   std::vector<internal::StudyDetail> details;
   std::vector<uint32_t> free_details;
   internal::StudyDetail unranked_detail;  // a result's, with evaluate_all
-  // A result's reasons, and where each explanation's is (offset, size;
-  // kNoSpan for a static one), before they move to MatchResult::text.
+  // A result's reasons, and where the reason of each predicate's
+  // explanation is (offset, size), before they move to MatchResult::text.
   std::string text;
   std::vector<std::pair<uint32_t, uint32_t>> spans;
 };
-
-constexpr uint32_t kNoSpan = 0xffffffffu;
 
 // Slots kept by a thread between calls (a large top_k's are released).
 constexpr size_t kKeptDetails = 64;
@@ -437,7 +435,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // "Candidates"). Per-thread scratch reused across calls.
   Scratch& scratch = ThreadScratch();
   if (stats.used_index) {
-    const size_t words = (snapshot.size() + 63) / 64;
+    const size_t words = snapshot.rank_words();
     for (std::vector<uint64_t>& b : scratch.by_strength) b.assign(words, 0);
     // A long list as its bitmap (Snapshot::RankBitsWithMesh), else rank by
     // rank.
@@ -837,6 +835,16 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // the unlocated scan below).
   const std::vector<uint32_t>& unlinked_certain =
       snapshot.unlinked_certain(facts.conditions_complete);
+  // The walk is bound by cache misses per candidate: its fact counts (read
+  // when it is taken, soon: it heads its stream), and the next rank's key
+  // and study index.
+  auto prefetch_next = [&](size_t next_rank) {
+    const char* next =
+        reinterpret_cast<const char*>(ordered_keys.data() + next_rank);
+    __builtin_prefetch(next);
+    __builtin_prefetch(next + sizeof(internal::StudyKey) - 1);
+    __builtin_prefetch(order.data() + next_rank);
+  };
   // A head's bound ties to study 0, which ranks first among equal bounds:
   // still a bound of the head (and of the stream's rest), without reading
   // the head's study index (a cache miss) before it is taken.
@@ -851,13 +859,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
                                st.proximity);
       __builtin_prefetch(fact_counts.data() + k.facts_begin);
       if (st.next < st.count) {
-        const uint32_t next_rank = st.ranks[st.next];
-        const char* next =
-            reinterpret_cast<const char*>(&ordered_keys[next_rank]);
-        __builtin_prefetch(next);
-        __builtin_prefetch(next + sizeof(internal::StudyKey) - 1);
-        __builtin_prefetch(order.data() + next_rank);
-        __builtin_prefetch(unlinked_certain.data() + next_rank);
+        prefetch_next(st.ranks[st.next]);
+        __builtin_prefetch(unlinked_certain.data() + st.ranks[st.next]);
       }
       return true;
     }
@@ -877,17 +880,10 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     }
     const internal::StudyKey& k = ordered_keys[st.rank];
     st.head = bound_with_key(k, 0, k.always_unknown, st.strength, st.proximity);
-    // The walk is bound by cache misses per candidate: its fact counts
-    // (read when it is taken, soon: it heads its stream), and the next
-    // rank's key, study index and (tier streams) site cell.
     __builtin_prefetch(fact_counts.data() + k.facts_begin);
-    if (st.rest != 0) {
+    if (st.rest != 0) {  // the next bit, and its site cell for a tier
       const size_t next_rank = st.word * 64 + __builtin_ctzll(st.rest);
-      const char* next =
-          reinterpret_cast<const char*>(ordered_keys.data() + next_rank);
-      __builtin_prefetch(next);
-      __builtin_prefetch(next + sizeof(internal::StudyKey) - 1);
-      __builtin_prefetch(order.data() + next_rank);
+      prefetch_next(next_rank);
       if (st.tier_of_cell != nullptr)
         __builtin_prefetch(cell_of_rank.data() + next_rank);
     }
@@ -1234,7 +1230,6 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       e.reason =
           "the study states no eligibility criteria text; only its structured "
           "fields were checked";
-      spans.emplace_back(kNoSpan, 0);
       out.explanations.push_back(std::move(e));
     }
     // One buffer for the result's patient-side text: the reasons, then the
@@ -1247,8 +1242,9 @@ absl::StatusOr<MatchResponse> Matcher::Match(
           std::make_shared_for_overwrite<char[]>(size);
       char* at = buffer.get();
       std::memcpy(at, text.data(), text.size());
+      // The predicates' explanations come first (the synthetic one's
+      // reason is static).
       for (size_t i = 0; i < spans.size(); ++i) {
-        if (spans[i].first == kNoSpan) continue;
         out.explanations[i].reason =
             std::string_view(at + spans[i].first, spans[i].second);
       }

@@ -213,8 +213,9 @@ std::string NormalizeTerm(std::string_view text) {
 
 namespace {
 
+// The list under `key` (a vector), or nullptr.
 template <typename Map>
-const std::vector<uint32_t>* FindList(const Map& map, uint32_t key) {
+const typename Map::mapped_type* FindList(const Map& map, uint32_t key) {
   if (key == kNoId) return nullptr;
   auto it = map.find(key);
   return it == map.end() ? nullptr : &it->second;
@@ -558,23 +559,20 @@ const std::vector<uint32_t>* Snapshot::RanksWithTerm(uint32_t key) const {
 }
 
 namespace {
-const uint64_t* FindBits(
-    const absl::flat_hash_map<uint32_t, std::vector<uint64_t>>& map,
-    uint32_t key) {
-  if (key == kNoId) return nullptr;
-  auto it = map.find(key);
-  return it == map.end() ? nullptr : it->second.data();
+// The words of a bitmap found by FindList, or nullptr.
+const uint64_t* BitsOf(const std::vector<uint64_t>* bits) {
+  return bits == nullptr ? nullptr : bits->data();
 }
 }  // namespace
 
 const uint64_t* Snapshot::RankBitsWithMesh(uint32_t key) const {
-  return FindBits(bits_by_mesh_, key);
+  return BitsOf(FindList(bits_by_mesh_, key));
 }
 const uint64_t* Snapshot::RankBitsWithAncestor(uint32_t key) const {
-  return FindBits(bits_by_ancestor_, key);
+  return BitsOf(FindList(bits_by_ancestor_, key));
 }
 const uint64_t* Snapshot::RankBitsWithTerm(uint32_t key) const {
-  return FindBits(bits_by_term_, key);
+  return BitsOf(FindList(bits_by_term_, key));
 }
 
 Site Snapshot::SiteOf(size_t study, size_t site) const {
