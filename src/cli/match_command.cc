@@ -59,10 +59,10 @@
 #include "cli/rules_location.h"
 #include "common/clock.h"
 #include "common/logging.h"
-#include "google/protobuf/util/json_util.h"
 #include "grpcpp/grpcpp.h"
 #include "match/matcher.h"
 #include "nlohmann/json.hpp"
+#include "protojson/printer.h"
 #include "server/grpc_status.h"
 #include "server/match_request.h"
 #include "server/snapshot_manager.h"
@@ -113,6 +113,11 @@ struct Job {
   // Set when the answer is known.
   bool done = false;
   v1::MatchPatientsResponse response;
+  // Or the output already rendered (ResultWriter::Render, by a local
+  // matching thread: `response` stays empty), with what it counts.
+  std::optional<std::string> rendered;
+  bool rendered_matched = false;
+  int rendered_results = 0;
 };
 
 std::string CsvField(std::string_view text) {
@@ -137,7 +142,8 @@ std::string VerdictText(v1::Verdict v) {
   return name;
 }
 
-// Writes results in order, JSON Lines or CSV; counts what it wrote.
+// Writes results in order, JSON Lines or CSV; counts what it wrote. Render
+// is const and may run on any thread; the rest is the writer's.
 class ResultWriter {
  public:
   ResultWriter(std::ostream* out, bool csv) : out_(out), csv_(csv) {
@@ -145,18 +151,38 @@ class ResultWriter {
     if (csv_) *out_ << kCsvHeader;
   }
 
-  void Write(const Job& job) {
-    const v1::MatchPatientsResponse& r = job.response;
-    if (r.has_error()) {
-      ++errors_;
-    } else {
-      ++matched_;
-      results_ += r.match().results_size();
-    }
+  // The output of record `position` (read from `where`) with answer `r`
+  // into `text`, replaced; false when it is an error record (the answer's,
+  // or one that could not be printed).
+  bool Render(int64_t position, std::string_view where,
+              const v1::MatchPatientsResponse& r, std::string* text) const {
+    text->clear();
     if (csv_) {
-      WriteCsv(job);
+      RenderCsv(position, r, text);
+      return !r.has_error();
+    }
+    return RenderJson(position, where, r, text);
+  }
+
+  void Write(const Job& job) {
+    bool matched;
+    int results;
+    const std::string* text;
+    if (job.rendered.has_value()) {
+      matched = job.rendered_matched;
+      results = job.rendered_results;
+      text = &*job.rendered;
     } else {
-      WriteJson(job);
+      matched = Render(job.position, job.where, job.response, &line_);
+      results = job.response.match().results_size();
+      text = &line_;
+    }
+    out_->write(text->data(), static_cast<std::streamsize>(text->size()));
+    if (matched) {
+      ++matched_;
+      results_ += results;
+    } else {
+      ++errors_;
     }
     if (on_written_) on_written_(matched_ + errors_);
   }
@@ -172,55 +198,64 @@ class ResultWriter {
   int64_t results() const { return results_; }
 
  private:
-  void WriteJson(const Job& job) {
-    const v1::MatchPatientsResponse& r = job.response;
-    line_.clear();
-    absl::StrAppend(&line_, "{\"position\":", job.position,
-                    ",\"where\":", nlohmann::json(job.where).dump());
-    if (r.has_error()) {
-      nlohmann::json e = {{"code", r.error().code()},
-                          {"code_name", r.error().code_name()},
-                          {"message", r.error().message()}};
-      absl::StrAppend(&line_, ",\"error\":", e.dump(), "}\n");
-    } else {
-      std::string body;
-      (void)google::protobuf::util::MessageToJsonString(r.match(), &body,
-                                                        json_options_);
-      absl::StrAppend(&line_, ",\"match\":", body, "}\n");
+  bool RenderJson(int64_t position, std::string_view where,
+                  const v1::MatchPatientsResponse& r, std::string* line) const {
+    absl::StrAppend(line, "{\"position\":", position,
+                    ",\"where\":", nlohmann::json(where).dump());
+    const size_t head = line->size();
+    bool matched = false;
+    if (!r.has_error()) {
+      line->append(",\"match\":");
+      // protobuf's JSON mapping, byte for byte (protojson/printer.h).
+      matched = protojson::PrintJson(r.match(), json_options_, line).ok();
+      if (matched) {
+        line->append("}\n");
+      } else {
+        line->resize(head);
+      }
     }
-    out_->write(line_.data(), static_cast<std::streamsize>(line_.size()));
+    if (!matched) {
+      nlohmann::json e =
+          r.has_error()
+              ? nlohmann::json{{"code", r.error().code()},
+                               {"code_name", r.error().code_name()},
+                               {"message", r.error().message()}}
+              : nlohmann::json{{"code", 13},
+                               {"code_name", "INTERNAL"},
+                               {"message", "the answer could not be printed"}};
+      absl::StrAppend(line, ",\"error\":", e.dump(), "}\n");
+    }
+    return matched;
   }
 
-  void WriteCsv(const Job& job) {
-    const v1::MatchPatientsResponse& r = job.response;
-    line_.clear();
+  void RenderCsv(int64_t position, const v1::MatchPatientsResponse& r,
+                 std::string* line) const {
     if (r.has_error()) {
-      absl::StrAppend(&line_, job.position, ",,,,,,,,,,,,",
+      absl::StrAppend(line, position, ",,,,,,,,,,,,",
                       CsvField(absl::StrCat(r.error().code_name(), ": ",
                                             r.error().message())),
                       "\n");
     } else {
       const std::string id = CsvField(r.match().patient_id());
       for (const v1::MatchResult& m : r.match().results()) {
-        absl::StrAppend(&line_, job.position, ",", id, ",", m.rank(), ",",
-                        m.nct_id(), ",", VerdictText(m.verdict()), ",",
+        absl::StrAppend(line, position, ",", id, ",", m.rank(), ",", m.nct_id(),
+                        ",", VerdictText(m.verdict()), ",",
                         absl::StrFormat("%.4f", m.score()), ",",
                         m.counts().satisfied(), ",", m.counts().violated(), ",",
                         m.counts().unknown(), ",");
         if (m.has_nearest_site()) {
           absl::StrAppend(
-              &line_, absl::StrFormat("%.1f", m.nearest_site().distance_km()));
+              line, absl::StrFormat("%.1f", m.nearest_site().distance_km()));
         }
-        absl::StrAppend(&line_, ",", m.overall_status(), ",",
-                        CsvField(m.title()), ",\n");
+        absl::StrAppend(line, ",", m.overall_status(), ",", CsvField(m.title()),
+                        ",\n");
       }
     }
-    out_->write(line_.data(), static_cast<std::streamsize>(line_.size()));
   }
 
   std::ostream* const out_;
   const bool csv_;
-  google::protobuf::util::JsonPrintOptions json_options_;
+  protojson::PrintOptions json_options_;
   std::string line_;
   int64_t matched_ = 0;
   int64_t errors_ = 0;
@@ -262,6 +297,14 @@ class OrderedWindow {
   void Complete(Job* job, v1::MatchPatientsResponse response) {
     absl::MutexLock lock(&mu_);
     job->response = std::move(response);
+    job->done = true;
+  }
+  // Publishes an answer already rendered (ResultWriter::Render).
+  void Complete(Job* job, std::string rendered, bool matched, int results) {
+    absl::MutexLock lock(&mu_);
+    job->rendered = std::move(rendered);
+    job->rendered_matched = matched;
+    job->rendered_results = results;
     job->done = true;
   }
 
@@ -513,7 +556,15 @@ absl::Status RunLocal(const MatchFlags& f, const v1::MatchOptions& options,
         } else {
           server::MatchErrorToProto(matched.status(), response.mutable_error());
         }
-        window.Complete(job.get(), std::move(response));
+        // Rendered here, not by the writer: the answer is printed and freed
+        // by the thread that built it, in parallel (one writer thread
+        // printing and freeing every answer bounded the batch), and the
+        // writer only writes the text.
+        std::string text;
+        const bool ok =
+            writer.Render(job->position, job->where, response, &text);
+        window.Complete(job.get(), std::move(text), ok,
+                        response.match().results_size());
       }
     });
   }

@@ -17,9 +17,11 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "google/protobuf/text_format.h"
+#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/message_differencer.h"
 #include "grpcpp/grpcpp.h"
 #include "gtest/gtest.h"
+#include "protojson/printer.h"
 #include "server/grpc_server.h"
 #include "server/match_fixture.h"
 #include "server/match_request.h"
@@ -633,6 +635,60 @@ TEST_F(MatchingServiceTest, ExpiredDeadlineIsDeadlineExceeded) {
   const grpc::Status s =
       stub_->MatchPatient(&context, JsonRequest(kBreastCancerWoman), &r);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED);
+}
+
+}  // namespace
+}  // namespace trialmatch::server
+
+namespace trialmatch::server {
+namespace {
+
+using namespace ::trialmatch::server::testing;  // NOLINT: fixture names
+
+// `trialmatch match` prints answers with protojson (the CLI's JSON Lines):
+// on real answers (400 recorded studies, their criteria text with its
+// symbols and non-ASCII letters, every verdict, every explanation), it
+// must print what protobuf prints, byte for byte.
+TEST(AnswerJsonTest, RealAnswersPrintAsProtobufPrintsThem) {
+  TM_REQUIRE_SHARED_DATA();
+  ::trialmatch::testing::TempDir dir;
+  std::unique_ptr<store::StudyStore> store = SeededStore(
+      dir.File("s.db").string(), ::trialmatch::testing::RecordedIds(400));
+  ASSERT_NE(store, nullptr);
+  ASSERT_OK_AND_ASSIGN(LoadedSnapshot loaded,
+                       LoadSnapshot(*store, ProjectRules(), {.threads = 2}));
+  v1::MatchOptions options;
+  options.set_top_k(400);
+  options.set_include_explanations(true);
+  options.set_include_unrelated(true);
+  for (v1::Verdict v :
+       {v1::VERDICT_ELIGIBLE, v1::VERDICT_POSSIBLE, v1::VERDICT_INELIGIBLE}) {
+    options.add_verdicts(v);
+  }
+  size_t printed = 0;
+  for (const char* profile : {kBreastCancerWoman, kBreastCancerMan,
+                              kDiabetesNoDemographics, kDiabetesChild}) {
+    v1::PatientInput input;
+    input.set_profile_json(profile);
+    ASSERT_OK_AND_ASSIGN(
+        v1::MatchPatientResponse r,
+        MatchRequest(loaded, match::Matcher(), input, options));
+    ASSERT_GT(r.results_size(), 30);
+    for (const bool proto_names : {true, false}) {
+      google::protobuf::util::JsonPrintOptions theirs;
+      theirs.preserve_proto_field_names = proto_names;
+      std::string expected;
+      ASSERT_TRUE(
+          google::protobuf::util::MessageToJsonString(r, &expected, theirs)
+              .ok());
+      std::string ours;
+      ASSERT_OK(protojson::AppendJson(
+          r, {.preserve_proto_field_names = proto_names}, &ours));
+      ASSERT_EQ(ours, expected) << "patient " << r.patient_id();
+      printed += ours.size();
+    }
+  }
+  EXPECT_GT(printed, 1000000u);  // megabytes of real explanations
 }
 
 }  // namespace
