@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <memory>
+#include <optional>
 #include <thread>
 #include <utility>
 
@@ -51,15 +53,6 @@ struct MatchingService::Core {
     return MatchRequestInto(
         *snapshot, matcher, patient, match_options,
         [&token] { return token.Check(); }, out);
-  }
-
-  // The same, as a value.
-  absl::StatusOr<v1::MatchPatientResponse> Match(
-      const v1::PatientInput& patient, const v1::MatchOptions& match_options,
-      CallToken& token) const {
-    v1::MatchPatientResponse out;
-    TRIALMATCH_RETURN_IF_ERROR(MatchInto(patient, match_options, token, &out));
-    return out;
   }
 
   static absl::Status NotReady() {
@@ -130,6 +123,34 @@ class MatchCall final : public grpc::ServerUnaryReactor {
   std::shared_ptr<MatchCall> self_;
 };
 
+// Answers are built on arenas: one holds hundreds of sub-messages and
+// thousands of strings (a top 50 with explanations), which an arena
+// allocates by moving a pointer and frees at once.
+google::protobuf::ArenaOptions ResponseArenaOptions() {
+  google::protobuf::ArenaOptions o;
+  o.start_block_size = 16 << 10;
+  o.max_block_size = 256 << 10;
+  return o;
+}
+
+// One MatchPatients answer on its own arena, freed with it (once written,
+// or dropped). Movable; never empty until moved from.
+class ArenaResponse {
+ public:
+  ArenaResponse()
+      : arena_(
+            std::make_unique<google::protobuf::Arena>(ResponseArenaOptions())),
+        message_(
+            google::protobuf::Arena::CreateMessage<v1::MatchPatientsResponse>(
+                arena_.get())) {}
+  v1::MatchPatientsResponse* operator->() const { return message_; }
+  v1::MatchPatientsResponse* get() const { return message_; }
+
+ private:
+  std::unique_ptr<google::protobuf::Arena> arena_;
+  v1::MatchPatientsResponse* message_;
+};
+
 // A MatchPatients stream (see the header for the flow control).
 class MatchStream final
     : public grpc::ServerBidiReactor<v1::MatchPatientsRequest,
@@ -177,11 +198,11 @@ class MatchStream final
           self->Work(sequence, request);
         });
     if (!queued) {
-      v1::MatchPatientsResponse busy;
+      ArenaResponse busy;
       MatchErrorToProto(absl::ResourceExhaustedError(
                             "server busy: too many patients queued; retry "
                             "this one later"),
-                        busy.mutable_error());
+                        busy->mutable_error());
       Deliver(sequence, std::move(busy));
     }
     Pump();
@@ -221,9 +242,6 @@ class MatchStream final
 
   // Matches one request (executor thread, or the reaction when inline).
   void Work(int64_t sequence, const v1::MatchPatientsRequest& request) {
-    v1::MatchPatientsResponse response;
-    response.set_correlation_id(request.correlation_id());
-    response.set_sequence(sequence);
     {
       absl::MutexLock lock(&mu_);
       if (stopped_) {
@@ -231,27 +249,30 @@ class MatchStream final
         return;
       }
     }
-    absl::StatusOr<v1::MatchPatientResponse> matched =
-        core_->Match(request.patient(), request.options(), token_);
-    if (matched.ok()) {
-      *response.mutable_match() = *std::move(matched);
-    } else if (EndsTheCall(matched.status(), token_) ||
-               matched.status().code() == absl::StatusCode::kUnavailable) {
-      {
-        absl::MutexLock lock(&mu_);
-        --in_work_;
-        StopLocked(matched.status());
+    ArenaResponse response;
+    response->set_correlation_id(request.correlation_id());
+    response->set_sequence(sequence);
+    const absl::Status matched =
+        core_->MatchInto(request.patient(), request.options(), token_,
+                         response->mutable_match());
+    if (!matched.ok()) {
+      if (EndsTheCall(matched, token_) ||
+          matched.code() == absl::StatusCode::kUnavailable) {
+        {
+          absl::MutexLock lock(&mu_);
+          --in_work_;
+          StopLocked(matched);
+        }
+        Pump();
+        return;
       }
-      Pump();
-      return;
-    } else {
-      MatchErrorToProto(matched.status(), response.mutable_error());
+      MatchErrorToProto(matched, response->mutable_error());
     }
     Deliver(sequence, std::move(response));
   }
 
   // A response is ready (in any order); written in sequence order.
-  void Deliver(int64_t sequence, v1::MatchPatientsResponse response) {
+  void Deliver(int64_t sequence, ArenaResponse response) {
     {
       absl::MutexLock lock(&mu_);
       --in_work_;
@@ -307,7 +328,7 @@ class MatchStream final
       finish = FinishDueLocked();
       if (finish) status = end_status_;
     }
-    if (write) StartWrite(&current_);
+    if (write) StartWrite(current_->get());
     if (read) StartRead(&request_);
     if (finish) Finish(ToGrpcStatus(status));
   }
@@ -316,15 +337,15 @@ class MatchStream final
   const std::shared_ptr<MatchingService::Core> core_;
   // Only the read in flight writes it; moved out in OnReadDone.
   v1::MatchPatientsRequest request_;
-  // The write in flight.
-  v1::MatchPatientsResponse current_;
+  // The write in flight (the previous one until the next starts).
+  std::optional<ArenaResponse> current_;
 
   absl::Mutex mu_;
   std::shared_ptr<MatchStream> self_ ABSL_GUARDED_BY(mu_);
   int64_t next_sequence_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t next_write_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t in_work_ ABSL_GUARDED_BY(mu_) = 0;
-  std::map<int64_t, v1::MatchPatientsResponse> ready_ ABSL_GUARDED_BY(mu_);
+  std::map<int64_t, ArenaResponse> ready_ ABSL_GUARDED_BY(mu_);
   bool reading_ ABSL_GUARDED_BY(mu_) = false;
   bool reads_done_ ABSL_GUARDED_BY(mu_) = false;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
@@ -342,7 +363,7 @@ class ArenaMessages final
     : public grpc::MessageHolder<v1::MatchPatientRequest,
                                  v1::MatchPatientResponse> {
  public:
-  ArenaMessages() : arena_(Options()) {
+  ArenaMessages() : arena_(ResponseArenaOptions()) {
     set_request(google::protobuf::Arena::CreateMessage<v1::MatchPatientRequest>(
         &arena_));
     set_response(
@@ -352,12 +373,6 @@ class ArenaMessages final
   void Release() override { delete this; }
 
  private:
-  static google::protobuf::ArenaOptions Options() {
-    google::protobuf::ArenaOptions o;
-    o.start_block_size = 16 << 10;
-    o.max_block_size = 256 << 10;
-    return o;
-  }
   google::protobuf::Arena arena_;
 };
 
