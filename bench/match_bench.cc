@@ -88,6 +88,10 @@ ABSL_FLAG(bool, explanations, true, "MatchOptions::include_explanations");
 ABSL_FLAG(int, tail, 0,
           "print the N slowest Match calls (CPU time) of each latency run "
           "with their MatchStats, to see what makes the tail");
+ABSL_FLAG(std::string, only, "",
+          "keep only one group of the patient mix, to measure or profile it: "
+          "'limit' (located, with a distance limit), 'located' (without a "
+          "limit), 'unlocated'; empty = all");
 ABSL_FLAG(std::string, snapshot_file, "",
           "read the snapshot of the largest size from this file (the "
           "<store>.snapshot that `trialmatch match|serve` writes for a store "
@@ -162,6 +166,16 @@ std::string KindOf(const nlohmann::json& j) {
     }
   }
   return "text";
+}
+
+// --only: whether the patient belongs to the group.
+bool KeepFor(std::string_view only, const patient::Profile& p) {
+  const bool located = p.location.has_value();
+  const bool limit = located && p.location->max_distance_km.has_value();
+  if (only == "limit") return limit;
+  if (only == "located") return located && !limit;
+  if (only == "unlocated") return !located;
+  return true;
 }
 
 // Everything the benchmarks share; set up in main before they run.
@@ -533,6 +547,12 @@ int Run() {
   w.options.include_explanations = absl::GetFlag(FLAGS_explanations);
 
   const int64_t np = absl::GetFlag(FLAGS_patients);
+  const std::string only = absl::GetFlag(FLAGS_only);
+  if (!only.empty() && only != "limit" && only != "located" &&
+      only != "unlocated") {
+    std::fprintf(stderr, "match_bench: unknown --only=%s\n", only.c_str());
+    return 2;
+  }
   std::map<std::string, int> kinds;
   for (int64_t j = 0; j < np; ++j) {
     const nlohmann::json pj = w.gen->Patient(static_cast<uint64_t>(j));
@@ -542,6 +562,7 @@ int Run() {
                    p.status().ToString().c_str());
       return 1;
     }
+    if (!KeepFor(only, *p)) continue;
     w.cases.push_back({*std::move(p), KindOf(pj)});
     ++kinds[w.cases.back().kind];
   }
