@@ -1,6 +1,7 @@
 #include "protojson/printer.h"
 
 #include <array>
+#include <bit>
 #include <cerrno>
 #include <charconv>
 #include <cmath>
@@ -254,14 +255,14 @@ class Printer {
       // order is that order in our protos; any other is not covered.
       if (f->number() < previous) return false;
       previous = f->number();
+      if (!f->is_repeated() && !f->has_presence()) {
+        if (!PrintImplicit(m, r, f, &first)) return false;
+        continue;
+      }
       if (f->is_repeated() ? r->FieldSize(m, f) == 0 : !r->HasField(m, f)) {
         continue;
       }
-      if (!first) out_.push_back(',');
-      first = false;
-      out_.push_back('"');
-      out_.append(proto_names_ ? f->name() : f->json_name());
-      out_.append("\":");
+      Key(f, &first);
       if (!PrintField(m, r, f)) return false;
     }
     out_.push_back('}');
@@ -269,6 +270,100 @@ class Printer {
   }
 
  private:
+  void Key(const FieldDescriptor* f, bool* first) {
+    if (!*first) out_.push_back(',');
+    *first = false;
+    out_.push_back('"');
+    out_.append(proto_names_ ? f->name() : f->json_name());
+    out_.append("\":");
+  }
+
+  // A singular proto3 field without presence, printed unless it holds its
+  // default: protobuf's own test (Reflection::HasField), on the raw bits
+  // for floating point (-0.0 is printed), with the value read once.
+  bool PrintImplicit(const Message& m, const Reflection* r,
+                     const FieldDescriptor* f, bool* first) {
+    switch (f->cpp_type()) {
+      case FieldDescriptor::CPPTYPE_INT32:
+        if (const int32_t v = r->GetInt32(m, f); v != 0) {
+          Key(f, first);
+          absl::StrAppend(&out_, v);
+        }
+        return true;
+      case FieldDescriptor::CPPTYPE_UINT32:
+        if (const uint32_t v = r->GetUInt32(m, f); v != 0) {
+          Key(f, first);
+          absl::StrAppend(&out_, v);
+        }
+        return true;
+      case FieldDescriptor::CPPTYPE_INT64:
+        if (const int64_t v = r->GetInt64(m, f); v != 0) {
+          Key(f, first);
+          absl::StrAppend(&out_, "\"", v, "\"");
+        }
+        return true;
+      case FieldDescriptor::CPPTYPE_UINT64:
+        if (const uint64_t v = r->GetUInt64(m, f); v != 0) {
+          Key(f, first);
+          absl::StrAppend(&out_, "\"", v, "\"");
+        }
+        return true;
+      case FieldDescriptor::CPPTYPE_DOUBLE:
+        if (const double v = r->GetDouble(m, f);
+            std::bit_cast<uint64_t>(v) != 0) {
+          Key(f, first);
+          AppendReal(v, 15, 17, &out_);
+        }
+        return true;
+      case FieldDescriptor::CPPTYPE_FLOAT:
+        if (const float v = r->GetFloat(m, f);
+            std::bit_cast<uint32_t>(v) != 0) {
+          Key(f, first);
+          AppendReal(v, 6, 9, &out_);
+        }
+        return true;
+      case FieldDescriptor::CPPTYPE_BOOL:
+        if (r->GetBool(m, f)) {
+          Key(f, first);
+          out_.append("true");
+        }
+        return true;
+      case FieldDescriptor::CPPTYPE_ENUM:
+        if (const int v = r->GetEnumValue(m, f); v != 0) {
+          Key(f, first);
+          return PrintEnum(f, v);
+        }
+        return true;
+      case FieldDescriptor::CPPTYPE_STRING: {
+        if (f->type() == FieldDescriptor::TYPE_BYTES) return false;
+        std::string scratch;
+        const std::string& v = r->GetStringReference(m, f, &scratch);
+        if (v.empty()) return true;
+        Key(f, first);
+        return AppendString(v, &out_);
+      }
+      case FieldDescriptor::CPPTYPE_MESSAGE:
+        break;  // messages always have presence
+    }
+    return false;
+  }
+
+  // An enum value by name, by number when it has none (open enums).
+  bool PrintEnum(const FieldDescriptor* f, int v) {
+    if (f->enum_type()->full_name() == "google.protobuf.NullValue") {
+      return false;
+    }
+    const EnumValueDescriptor* e = f->enum_type()->FindValueByNumber(v);
+    if (e == nullptr) {
+      absl::StrAppend(&out_, v);
+    } else {
+      out_.push_back('"');
+      out_.append(e->name());
+      out_.push_back('"');
+    }
+    return true;
+  }
+
   bool PrintField(const Message& m, const Reflection* r,
                   const FieldDescriptor* f) {
     if (f->is_map()) return false;
@@ -319,22 +414,9 @@ class Printer {
                         ? "true"
                         : "false");
         return true;
-      case FieldDescriptor::CPPTYPE_ENUM: {
-        if (f->enum_type()->full_name() == "google.protobuf.NullValue") {
-          return false;
-        }
-        const int v =
-            one ? r->GetEnumValue(m, f) : r->GetRepeatedEnumValue(m, f, index);
-        const EnumValueDescriptor* e = f->enum_type()->FindValueByNumber(v);
-        if (e == nullptr) {
-          absl::StrAppend(&out_, v);
-        } else {
-          out_.push_back('"');
-          out_.append(e->name());
-          out_.push_back('"');
-        }
-        return true;
-      }
+      case FieldDescriptor::CPPTYPE_ENUM:
+        return PrintEnum(f, one ? r->GetEnumValue(m, f)
+                                : r->GetRepeatedEnumValue(m, f, index));
       case FieldDescriptor::CPPTYPE_STRING: {
         if (f->type() == FieldDescriptor::TYPE_BYTES) return false;
         std::string scratch;
