@@ -832,9 +832,13 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     return t;
   };
   // Only for a patient without a linked condition (the cell streams and
-  // the unlocated scan below).
+  // the unlocated scan below); one without an age walks the orders that
+  // count the age units as certainly UNKNOWN too (tighter bounds, fewer
+  // candidates read).
+  const bool without_age =
+      snapshot.age_fact() != 0 && (missing & snapshot.age_fact()) != 0;
   const std::vector<uint32_t>& unlinked_certain =
-      snapshot.unlinked_certain(facts.conditions_complete);
+      snapshot.unlinked_certain(facts.conditions_complete, without_age);
   // The walk is bound by cache misses per candidate: its fact counts (read
   // when it is taken, soon: it heads its stream), and the next rank's key
   // and study index.
@@ -1063,8 +1067,9 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         continue;
       }
       Stream st;
-      st.ranks = snapshot.cell_ranks(facts.conditions_complete).data() +
-                 cell.ranks_begin;
+      st.ranks =
+          snapshot.cell_ranks(facts.conditions_complete, without_age).data() +
+          cell.ranks_begin;
       st.count = cell.ranks_count;
       st.strength = MatchStrength::kNone;
       st.proximity = proximity_bound(cell);
@@ -1077,7 +1082,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     // patient's up to the other facts it lacks; the first study that cannot
     // rank ends the scan (keys read through keys_by_bound).
     for (const uint32_t r :
-         snapshot.unlinked_order(facts.conditions_complete)) {
+         snapshot.unlinked_order(facts.conditions_complete, without_age)) {
       const uint32_t si = order[r];
       const internal::StudyKey& k = ordered_keys[r];
       ++stats.candidates;

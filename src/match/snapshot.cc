@@ -334,12 +334,18 @@ void Snapshot::DeriveIndexes() {
   keys_by_bound_.clear();
   keys_by_bound_.reserve(by_bound_.size());
   for (uint32_t si : by_bound_) keys_by_bound_.push_back(keys_[si]);
+  age_fact_ = 0;
+  for (size_t q = 0; q < quantities_.size() && q < internal::kFactFirst; ++q) {
+    if (quantities_[q] == "age") age_fact_ = uint64_t{1} << q;
+  }
   // Variant 0: a complete condition list (required-condition units);
-  // variant 1: an incomplete one (the excluded-condition units too).
-  for (int v = 0; v < 2; ++v) {
+  // variant 1: an incomplete one (the excluded-condition units too);
+  // 2 and 3: the same without an age.
+  for (int v = 0; v < 4; ++v) {
     const uint64_t missing =
         (uint64_t{1} << internal::kFactRequiredCondition) |
-        (v == 1 ? uint64_t{1} << internal::kFactConditionList : 0);
+        (v % 2 == 1 ? uint64_t{1} << internal::kFactConditionList : 0) |
+        (v >= 2 ? age_fact_ : 0);
     std::vector<uint32_t>& certain_of = unlinked_certain_[v];
     certain_of.resize(by_bound_.size());
     for (uint32_t r = 0; r < by_bound_.size(); ++r) {
@@ -397,7 +403,7 @@ void Snapshot::AdviseHugePages() const {
   AdviseHuge(by_bound_);
   AdviseHuge(keys_by_bound_);
   AdviseHuge(cell_of_rank_);
-  for (int v = 0; v < 2; ++v) {
+  for (int v = 0; v < 4; ++v) {
     AdviseHuge(cell_ranks_[v]);
     AdviseHuge(unlinked_certain_[v]);
     AdviseHuge(unlinked_order_[v]);
@@ -537,7 +543,7 @@ void Snapshot::DeriveSiteCells() {
     cell.ranks_begin = begin;
     begin += cell.ranks_count;
   }
-  for (int v = 0; v < 2; ++v) {
+  for (int v = 0; v < 4; ++v) {
     cell_ranks_[v].assign(by_bound_.size(), 0);
     std::vector<uint32_t> next(n);
     for (size_t i = 0; i < n; ++i) next[i] = site_cells_[i].ranks_begin;

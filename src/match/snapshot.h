@@ -444,8 +444,9 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   const std::vector<internal::SiteCell>& site_cells() const {
     return site_cells_;
   }
-  const std::vector<uint32_t>& cell_ranks(bool conditions_complete) const {
-    return cell_ranks_[conditions_complete ? 0 : 1];
+  const std::vector<uint32_t>& cell_ranks(bool conditions_complete,
+                                          bool without_age = false) const {
+    return cell_ranks_[Unlinked(conditions_complete, without_age)];
   }
   // The cell of each by_bound() rank (index into site_cells()).
   const std::vector<uint32_t>& cell_of_rank() const { return cell_of_rank_; }
@@ -459,13 +460,20 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   // first by the bound with that count (ELIGIBLE-capable, then MaxShare
   // descending, then study index), the order those patients are walked in
   // (the cell lists of cell_ranks() follow it too). Derived, not stored.
+  // `without_age`: the same for patients who also have no age (nor birth
+  // date), whose age units are certainly UNKNOWN too: a tighter order for
+  // them.
   const std::vector<uint32_t>& unlinked_certain(
-      bool conditions_complete) const {
-    return unlinked_certain_[conditions_complete ? 0 : 1];
+      bool conditions_complete, bool without_age = false) const {
+    return unlinked_certain_[Unlinked(conditions_complete, without_age)];
   }
-  const std::vector<uint32_t>& unlinked_order(bool conditions_complete) const {
-    return unlinked_order_[conditions_complete ? 0 : 1];
+  const std::vector<uint32_t>& unlinked_order(bool conditions_complete,
+                                              bool without_age = false) const {
+    return unlinked_order_[Unlinked(conditions_complete, without_age)];
   }
+  // The fact bit (kFact* numbering: a quantity index) of the age; 0 when
+  // no study has an age criterion.
+  uint64_t age_fact() const { return age_fact_; }
   const std::vector<internal::CompactPredicate>& predicates() const {
     return preds_;
   }
@@ -545,10 +553,15 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   std::vector<uint32_t> by_bound_;
   std::vector<internal::StudyKey> keys_by_bound_;
   std::vector<internal::SiteCell> site_cells_;
-  std::array<std::vector<uint32_t>, 2> cell_ranks_;  // [complete ? 0 : 1]
+  // [Unlinked(complete, without_age)]
+  static int Unlinked(bool conditions_complete, bool without_age) {
+    return (without_age ? 2 : 0) + (conditions_complete ? 0 : 1);
+  }
+  std::array<std::vector<uint32_t>, 4> cell_ranks_;
   std::vector<uint32_t> cell_of_rank_;
-  std::array<std::vector<uint32_t>, 2> unlinked_certain_;  // as cell_ranks_
-  std::array<std::vector<uint32_t>, 2> unlinked_order_;
+  std::array<std::vector<uint32_t>, 4> unlinked_certain_;  // as cell_ranks_
+  std::array<std::vector<uint32_t>, 4> unlinked_order_;
+  uint64_t age_fact_ = 0;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;
   std::vector<uint32_t> node_preds_;

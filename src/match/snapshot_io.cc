@@ -99,7 +99,7 @@ static_assert(FieldCount<UnitVector>() == 3,
 #if defined(__x86_64__) && defined(__GLIBCXX__)
 // Snapshot is not an aggregate: its size stands in for its member list (any
 // added member grows it).
-static_assert(sizeof(Snapshot) == 1232, "Snapshot changed: update the codec");
+static_assert(sizeof(Snapshot) == 1384, "Snapshot changed: update the codec");
 static_assert(sizeof(CompactPredicate) == 48 && sizeof(PredicateInfo) == 44 &&
                   sizeof(SiteRecord) == 32 && sizeof(CompactStudy) == 64 &&
                   sizeof(Node) == 24 && sizeof(Concept) == 20 &&
@@ -320,9 +320,9 @@ void Fields(V& v, SnapshotKey& k) {
 
 // Every member but options_ (given to the reader), mesh_key_ / term_key_
 // (the inverses of mesh_ids_ / terms_, rebuilt), keys_by_bound_ (keys_ in
-// by_bound_ order), unlinked_certain_ / unlinked_order_, site_cells_ /
-// cell_ranks_ / cell_of_rank_ (the site index) and bits_by_mesh_ /
-// bits_by_ancestor_ / bits_by_term_ (posting bitmaps), rebuilt by
+// by_bound_ order), unlinked_certain_ / unlinked_order_ / age_fact_,
+// site_cells_ / cell_ranks_ / cell_of_rank_ (the site index) and bits_by_mesh_
+// / bits_by_ancestor_ / bits_by_term_ (posting bitmaps), rebuilt by
 // Snapshot::DeriveIndexes.
 template <typename V>
 void internal::SnapshotCodec::Fields(V& v, Snapshot& s) {

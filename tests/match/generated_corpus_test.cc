@@ -249,6 +249,31 @@ TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
   // Not vacuous: most located studies sit in capped cells of their region.
   EXPECT_GT(capped_cells, 20u);
   EXPECT_GT(studies_in_caps, s.size() / 4);
+  // The variants for patients without an age: the same cells, each in the
+  // order of unlinked_order(complete, without_age = true).
+  for (const bool complete : {true, false}) {
+    SCOPED_TRACE(complete ? "without age, complete" : "without age");
+    const std::vector<uint32_t>& order = s.unlinked_order(complete, true);
+    const std::vector<uint32_t>& ranks = s.cell_ranks(complete, true);
+    ASSERT_EQ(order.size(), s.size());
+    ASSERT_EQ(ranks.size(), s.size());
+    std::vector<size_t> at(s.size());
+    for (size_t j = 0; j < s.size(); ++j) at[order[j]] = j;
+    std::vector<int> once(s.size(), 0);
+    for (size_t c = 0; c < cells.size(); ++c) {
+      for (uint32_t i = 0; i < cells[c].ranks_count; ++i) {
+        const uint32_t rank = ranks[cells[c].ranks_begin + i];
+        ASSERT_LT(rank, s.size());
+        ++once[rank];
+        EXPECT_EQ(s.cell_of_rank()[rank], c);
+        if (i > 0) {
+          EXPECT_LT(at[ranks[cells[c].ranks_begin + i - 1]], at[rank]);
+        }
+      }
+    }
+    for (size_t r = 0; r < once.size(); ++r)
+      EXPECT_EQ(once[r], 1) << "rank " << r;
+  }
 }
 
 // The orders the matcher walks patients without a linked condition in
@@ -259,38 +284,58 @@ TEST_F(GeneratedCorpusTest, SiteCellsHoldEveryStudyOnceAndEveryOpenSite) {
 TEST_F(GeneratedCorpusTest, UnlinkedOrderIsBestFirstByItsBound) {
   const Snapshot& s = *Load().snapshot;
   size_t tighter[2] = {0, 0};  // [complete]
-  for (const bool complete : {true, false}) {
-    SCOPED_TRACE(complete ? "complete list" : "incomplete list");
-    const std::vector<uint32_t>& order = s.unlinked_order(complete);
-    const std::vector<uint32_t>& certain = s.unlinked_certain(complete);
-    ASSERT_EQ(order.size(), s.size());
-    ASSERT_EQ(certain.size(), s.size());
-    for (size_t r = 0; r < s.size(); ++r) {
-      EXPECT_GE(certain[r], s.keys_by_bound()[r].always_unknown);
-      if (certain[r] > s.keys_by_bound()[r].always_unknown) ++tighter[complete];
-    }
-    auto key = [&](uint32_t r) {
-      const internal::StudyKey& k = s.keys_by_bound()[r];
-      return std::make_tuple(!(k.has_criteria_text && certain[r] == 0),
-                             -internal::MaxShare(k, certain[r]),
-                             s.by_bound()[r]);
-    };
-    std::vector<int> seen(s.size(), 0);
-    for (size_t j = 0; j < s.size(); ++j) {
-      ++seen[order[j]];
-      if (j > 0) {
-        EXPECT_LT(key(order[j - 1]), key(order[j])) << "position " << j;
+  for (const bool without_age : {false, true})
+    for (const bool complete : {true, false}) {
+      SCOPED_TRACE(::testing::Message()
+                   << (complete ? "complete list" : "incomplete list")
+                   << (without_age ? ", without age" : ""));
+      const std::vector<uint32_t>& order =
+          s.unlinked_order(complete, without_age);
+      const std::vector<uint32_t>& certain =
+          s.unlinked_certain(complete, without_age);
+      ASSERT_EQ(order.size(), s.size());
+      ASSERT_EQ(certain.size(), s.size());
+      for (size_t r = 0; r < s.size(); ++r) {
+        EXPECT_GE(certain[r], s.keys_by_bound()[r].always_unknown);
+        if (!without_age && certain[r] > s.keys_by_bound()[r].always_unknown) {
+          ++tighter[complete];
+        }
       }
+      auto key = [&](uint32_t r) {
+        const internal::StudyKey& k = s.keys_by_bound()[r];
+        return std::make_tuple(!(k.has_criteria_text && certain[r] == 0),
+                               -internal::MaxShare(k, certain[r]),
+                               s.by_bound()[r]);
+      };
+      std::vector<int> seen(s.size(), 0);
+      for (size_t j = 0; j < s.size(); ++j) {
+        ++seen[order[j]];
+        if (j > 0) {
+          EXPECT_LT(key(order[j - 1]), key(order[j])) << "position " << j;
+        }
+      }
+      for (size_t r = 0; r < seen.size(); ++r)
+        EXPECT_EQ(seen[r], 1) << "rank " << r;
     }
-    for (size_t r = 0; r < seen.size(); ++r)
-      EXPECT_EQ(seen[r], 1) << "rank " << r;
-  }
   // Without a complete list every count is at least the complete one's.
   for (size_t r = 0; r < s.size(); ++r) {
     EXPECT_GE(s.unlinked_certain(false)[r], s.unlinked_certain(true)[r]);
   }
   EXPECT_GT(tighter[true], s.size() / 4);    // most studies require a condition
   EXPECT_GT(tighter[false], tighter[true]);  // and many exclude some
+  // Without an age, the age units count too: most studies have an age
+  // bound, so most counts grow.
+  ASSERT_NE(s.age_fact(), 0u);
+  for (const bool complete : {true, false}) {
+    size_t more = 0;
+    for (size_t r = 0; r < s.size(); ++r) {
+      EXPECT_GE(s.unlinked_certain(complete, true)[r],
+                s.unlinked_certain(complete)[r]);
+      more += s.unlinked_certain(complete, true)[r] >
+              s.unlinked_certain(complete)[r];
+    }
+    EXPECT_GT(more, s.size() / 2);
+  }
 }
 
 }  // namespace
