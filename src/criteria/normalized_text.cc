@@ -4,45 +4,11 @@
 #include <cstdint>
 #include <cstring>
 
+#include "common/utf8.h"
 #include "criteria/byte_words.h"
 
 namespace trialmatch::criteria {
 namespace {
-
-// Decodes one UTF-8 sequence at s[p]. Returns its length (1-4) and sets *cp,
-// or 0 when the bytes at p are not valid UTF-8 (overlong forms, surrogates
-// and code points above U+10FFFF are invalid).
-int DecodeUtf8(std::string_view s, size_t p, char32_t* cp) {
-  const auto b0 = static_cast<unsigned char>(s[p]);
-  if (b0 < 0x80) {
-    *cp = b0;
-    return 1;
-  }
-  int len;
-  char32_t c;
-  if ((b0 & 0xE0) == 0xC0) {
-    len = 2;
-    c = b0 & 0x1F;
-  } else if ((b0 & 0xF0) == 0xE0) {
-    len = 3;
-    c = b0 & 0x0F;
-  } else if ((b0 & 0xF8) == 0xF0) {
-    len = 4;
-    c = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (p + len > s.size()) return 0;
-  for (int k = 1; k < len; ++k) {
-    const auto b = static_cast<unsigned char>(s[p + k]);
-    if ((b & 0xC0) != 0x80) return 0;
-    c = (c << 6) | (b & 0x3F);
-  }
-  static constexpr char32_t kMin[] = {0, 0, 0x80, 0x800, 0x10000};
-  if (c < kMin[len] || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF)) return 0;
-  *cp = c;
-  return len;
-}
 
 // Superscript digit value, or -1.
 int SuperscriptDigit(char32_t c) {
@@ -256,7 +222,7 @@ NormalizedText Normalize(std::string_view original) {
       continue;
     }
     char32_t cp = 0;
-    const int len = DecodeUtf8(original, p, &cp);
+    const int len = common::DecodeUtf8(original, p, &cp);
     if (len == 0) {
       ++invalid;
       out.Emit(" ", b, b + 1);

@@ -835,8 +835,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   // the unlocated scan below); one without an age walks the orders that
   // count the age units as certainly UNKNOWN too (tighter bounds, fewer
   // candidates read).
-  const bool without_age =
-      snapshot.age_fact() != 0 && (missing & snapshot.age_fact()) != 0;
+  const bool without_age = (missing & snapshot.age_fact()) != 0;
   const std::vector<uint32_t>& unlinked_certain =
       snapshot.unlinked_certain(facts.conditions_complete, without_age);
   // The walk is bound by cache misses per candidate: its fact counts (read

@@ -221,6 +221,15 @@ const typename Map::mapped_type* FindList(const Map& map, uint32_t key) {
   return it == map.end() ? nullptr : &it->second;
 }
 
+// The index of the "age" quantity in `quantities` (interned first by the
+// builder; read back as stored), if any.
+std::optional<uint8_t> AgeQuantity(const std::vector<std::string>& quantities) {
+  for (size_t q = 0; q < quantities.size(); ++q) {
+    if (quantities[q] == "age") return static_cast<uint8_t>(q);
+  }
+  return std::nullopt;
+}
+
 // The static best-bound orders (by_bound_, unlinked_order_): study `a` (key
 // ka, `ca` units certainly unfavourable, study index ia) before `b`: able to
 // be ELIGIBLE first, then the larger MaxShare, then the smaller study index
@@ -334,14 +343,12 @@ void Snapshot::DeriveIndexes() {
   keys_by_bound_.clear();
   keys_by_bound_.reserve(by_bound_.size());
   for (uint32_t si : by_bound_) keys_by_bound_.push_back(keys_[si]);
-  age_fact_ = 0;
-  for (size_t q = 0; q < quantities_.size() && q < internal::kFactFirst; ++q) {
-    if (quantities_[q] == "age") age_fact_ = uint64_t{1} << q;
-  }
+  const std::optional<uint8_t> age = AgeQuantity(quantities_);
+  age_fact_ = age && *age < internal::kFactFirst ? uint64_t{1} << *age : 0;
   // Variant 0: a complete condition list (required-condition units);
   // variant 1: an incomplete one (the excluded-condition units too);
   // 2 and 3: the same without an age.
-  for (int v = 0; v < 4; ++v) {
+  for (int v = 0; v < kUnlinkedVariants; ++v) {
     const uint64_t missing =
         (uint64_t{1} << internal::kFactRequiredCondition) |
         (v % 2 == 1 ? uint64_t{1} << internal::kFactConditionList : 0) |
@@ -403,7 +410,7 @@ void Snapshot::AdviseHugePages() const {
   AdviseHuge(by_bound_);
   AdviseHuge(keys_by_bound_);
   AdviseHuge(cell_of_rank_);
-  for (int v = 0; v < 4; ++v) {
+  for (int v = 0; v < kUnlinkedVariants; ++v) {
     AdviseHuge(cell_ranks_[v]);
     AdviseHuge(unlinked_certain_[v]);
     AdviseHuge(unlinked_order_[v]);
@@ -543,7 +550,7 @@ void Snapshot::DeriveSiteCells() {
     cell.ranks_begin = begin;
     begin += cell.ranks_count;
   }
-  for (int v = 0; v < 4; ++v) {
+  for (int v = 0; v < kUnlinkedVariants; ++v) {
     cell_ranks_[v].assign(by_bound_.size(), 0);
     std::vector<uint32_t> next(n);
     for (size_t i = 0; i < n; ++i) next[i] = site_cells_[i].ranks_begin;
@@ -1257,12 +1264,7 @@ std::shared_ptr<const Snapshot> SnapshotBuilder::Build() && {
   }
 
   s.keys_.reserve(s.compact_.size());
-  const std::optional<uint8_t> age_quantity = [&]() -> std::optional<uint8_t> {
-    for (size_t q = 0; q < s.quantities_.size(); ++q) {
-      if (s.quantities_[q] == "age") return static_cast<uint8_t>(q);
-    }
-    return std::nullopt;
-  }();
+  const std::optional<uint8_t> age_quantity = AgeQuantity(s.quantities_);
   for (const CompactStudy& c : s.compact_) {
     internal::StudyKey k;
     SetGate(s.preds_, s.nodes_, s.node_preds_, c, age_quantity, &k);

@@ -472,7 +472,7 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
     return unlinked_order_[Unlinked(conditions_complete, without_age)];
   }
   // The fact bit (kFact* numbering: a quantity index) of the age; 0 when
-  // no study has an age criterion.
+  // the snapshot has no age quantity.
   uint64_t age_fact() const { return age_fact_; }
   const std::vector<internal::CompactPredicate>& predicates() const {
     return preds_;
@@ -537,9 +537,9 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   Snapshot() = default;
 
   // The derived lookups, rebuilt rather than stored: keys_by_bound_ (keys_
-  // in by_bound_ order), unlinked_certain_ / unlinked_order_, site_cells_,
-  // cell_ranks_, cell_of_rank_ and the posting bitmaps; then the huge-page
-  // advice (AdviseHugePages).
+  // in by_bound_ order), age_fact_, unlinked_certain_ / unlinked_order_,
+  // site_cells_, cell_ranks_, cell_of_rank_ and the posting bitmaps; then the
+  // huge-page advice (AdviseHugePages).
   void DeriveIndexes();
   void DeriveSiteCells();
   void DerivePostingBits();
@@ -553,14 +553,15 @@ class Snapshot : public std::enable_shared_from_this<Snapshot> {
   std::vector<uint32_t> by_bound_;
   std::vector<internal::StudyKey> keys_by_bound_;
   std::vector<internal::SiteCell> site_cells_;
-  // [Unlinked(complete, without_age)]
+  // The unlinked orders' variants, [Unlinked(complete, without_age)].
+  static constexpr int kUnlinkedVariants = 4;
   static int Unlinked(bool conditions_complete, bool without_age) {
     return (without_age ? 2 : 0) + (conditions_complete ? 0 : 1);
   }
-  std::array<std::vector<uint32_t>, 4> cell_ranks_;
+  std::array<std::vector<uint32_t>, kUnlinkedVariants> cell_ranks_;
   std::vector<uint32_t> cell_of_rank_;
-  std::array<std::vector<uint32_t>, 4> unlinked_certain_;  // as cell_ranks_
-  std::array<std::vector<uint32_t>, 4> unlinked_order_;
+  std::array<std::vector<uint32_t>, kUnlinkedVariants> unlinked_certain_;
+  std::array<std::vector<uint32_t>, kUnlinkedVariants> unlinked_order_;
   uint64_t age_fact_ = 0;
   std::vector<internal::CompactPredicate> preds_;
   std::vector<internal::Node> nodes_;

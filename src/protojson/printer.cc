@@ -15,6 +15,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/civil_time.h"
 #include "absl/time/time.h"
+#include "common/utf8.h"
 #include "google/protobuf/descriptor.h"
 #include "google/protobuf/util/json_util.h"
 
@@ -85,40 +86,6 @@ bool EscapedCodePoint(uint32_t cp) {
          (cp >= 0xe0020 && cp <= 0xe007f);
 }
 
-// Decodes the UTF-8 sequence at s[i] (a byte >= 0x80); its length, or 0
-// when it is not well-formed (overlong, surrogate, beyond U+10FFFF,
-// truncated).
-size_t DecodeUtf8(std::string_view s, size_t i, uint32_t* cp) {
-  const auto b0 = static_cast<unsigned char>(s[i]);
-  size_t n;
-  uint32_t min;
-  if (b0 >= 0xc2 && b0 <= 0xdf) {
-    n = 2;
-    min = 0x80;
-    *cp = b0 & 0x1f;
-  } else if (b0 >= 0xe0 && b0 <= 0xef) {
-    n = 3;
-    min = 0x800;
-    *cp = b0 & 0x0f;
-  } else if (b0 >= 0xf0 && b0 <= 0xf4) {
-    n = 4;
-    min = 0x10000;
-    *cp = b0 & 0x07;
-  } else {
-    return 0;
-  }
-  if (i + n > s.size()) return 0;
-  for (size_t k = 1; k < n; ++k) {
-    const auto b = static_cast<unsigned char>(s[i + k]);
-    if ((b & 0xc0) != 0x80) return 0;
-    *cp = (*cp << 6) | (b & 0x3f);
-  }
-  if (*cp < min || *cp > 0x10ffff || (*cp >= 0xd800 && *cp <= 0xdfff)) {
-    return 0;
-  }
-  return n;
-}
-
 // A JSON string as protobuf writes it; false (out partly written) when
 // `s` is not valid UTF-8.
 bool AppendString(std::string_view s, std::string* out) {
@@ -143,8 +110,8 @@ bool AppendString(std::string_view s, std::string* out) {
       run = ++i;
       continue;
     }
-    uint32_t cp;
-    const size_t n = DecodeUtf8(s, i, &cp);
+    char32_t cp;
+    const auto n = static_cast<size_t>(common::DecodeUtf8(s, i, &cp));
     if (n == 0) return false;
     if (EscapedCodePoint(cp)) {
       out->append(s.data() + run, i - run);
