@@ -1,7 +1,5 @@
 #include "match/snapshot.h"
 
-#include <sys/mman.h>
-
 #include <algorithm>
 #include <cmath>
 #include <iterator>
@@ -10,13 +8,10 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "common/huge_pages.h"
 #include "common/strings.h"
 #include "patient/profile.h"
 #include "patient/terminology.h"
-
-#ifndef MADV_COLLAPSE
-#define MADV_COLLAPSE 25  // Linux 6.1; older glibc headers lack it
-#endif
 
 namespace trialmatch::match {
 namespace {
@@ -377,25 +372,11 @@ void Snapshot::DeriveIndexes() {
 
 namespace {
 
-// Backs the whole 2 MiB pages inside [data, data + bytes) with huge pages:
-// marked MADV_HUGEPAGE (later faults) and collapsed now (MADV_COLLAPSE).
-// Best effort: kernels without either, or without free huge pages, leave
-// the memory as it is.
-void AdviseHuge(const void* data, size_t bytes) {
-  constexpr uintptr_t kHuge = uintptr_t{2} << 20;
-  const auto begin = reinterpret_cast<uintptr_t>(data);
-  const uintptr_t first = (begin + kHuge - 1) & ~(kHuge - 1);
-  const uintptr_t last = (begin + bytes) & ~(kHuge - 1);
-  if (data == nullptr || last <= first) return;
-  void* const p = reinterpret_cast<void*>(first);
-  const size_t n = last - first;
-  (void)madvise(p, n, MADV_HUGEPAGE);
-  (void)madvise(p, n, MADV_COLLAPSE);
-}
-
+// Collapses the whole huge pages inside `v` (common/huge_pages.h). Arrays
+// the file reader reserved on huge pages are huge already: no copy.
 template <typename T>
 void AdviseHuge(const std::vector<T>& v) {
-  AdviseHuge(v.data(), v.size() * sizeof(T));
+  (void)common::CollapseHugePages(v.data(), v.size() * sizeof(T));
 }
 
 }  // namespace

@@ -37,9 +37,11 @@
 //     the compiler's condition synonym table.
 //
 // Memory: once built or read, the large arrays the matcher reads at random
-// are backed by 2 MiB pages where the kernel allows it (Linux
-// MADV_HUGEPAGE + MADV_COLLAPSE, best effort; whole huge pages inside each
-// array only): a 100k snapshot's 4 KiB pages overflow the TLB.
+// are backed by 2 MiB pages where the kernel allows it (common/
+// huge_pages.h, best effort; whole huge pages inside each array only): a
+// 100k snapshot's 4 KiB pages overflow the TLB. The file reader reserves
+// every array on huge pages before filling it; a built snapshot's arrays are
+// collapsed into them afterwards (a copy).
 //
 // Thread-safety: a built Snapshot is immutable; share it as
 // std::shared_ptr<const Snapshot> and call anything const from any thread.

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/huge_pages.h"
 #include "common/strings.h"
 
 namespace trialmatch::match {
@@ -681,6 +682,7 @@ class Reader {
   void Vec(std::vector<T>& x) {
     uint64_t n = 0;
     if (!Count(&n, sizeof(T))) return;
+    common::ReserveOnHugePages(&x, static_cast<size_t>(n));
     x.resize(static_cast<size_t>(n));
     in_->Bytes(x.data(), x.size() * sizeof(T));
   }
@@ -688,6 +690,7 @@ class Reader {
   void Records(std::vector<T>& x) {
     uint64_t n = 0;
     if (!Count(&n, MinSizeOf<T>())) return;
+    common::ReserveOnHugePages(&x, static_cast<size_t>(n));
     x.resize(static_cast<size_t>(n));
     for (T& r : x) {
       Fields(*this, r);
