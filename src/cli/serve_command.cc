@@ -95,6 +95,7 @@ struct ServeFlags {
   int match_threads = server::DefaultMatchingThreads();
   int snapshot_threads = 0;
   std::string snapshot_file;  // "" = <store>.snapshot, "none" = no file
+  bool brute_force = false;
 };
 
 // Writes "<port>\n" atomically (temp file + rename), so a reader never sees
@@ -197,6 +198,10 @@ int ServeCommand(const std::vector<std::string>& args) {
                "the matcher's snapshot saved after each build and read at "
                "start when still fresh (default: <store>.snapshot; 'none': "
                "always build from the store, save nothing)");
+  flags.Bool("brute_force", &f.brute_force,
+             "benchmarks: evaluate every study on every match, without the "
+             "condition index or the ranking bound (the same answers, ~25x "
+             "the CPU at 100k studies)");
   std::vector<std::string> rest;
   if (std::optional<int> exit = ParseFlagsOrExit(flags, args, &rest)) {
     return *exit;
@@ -286,7 +291,13 @@ int ServeCommand(const std::vector<std::string>& args) {
                                 .upstream_threads = f.upstream_threads});
 
   server::SnapshotHolder snapshot_holder;
-  server::MatchingService matching(&snapshot_holder, match::Matcher(),
+  absl::StatusOr<match::Matcher> matcher =
+      match::Matcher::Create({.evaluate_all = f.brute_force});
+  if (!matcher.ok()) {
+    std::cerr << kCmd << ": " << matcher.status().message() << "\n";
+    return kExitFailure;
+  }
+  server::MatchingService matching(&snapshot_holder, *std::move(matcher),
                                    {.threads = f.match_threads});
 
   // 3. Listen, NOT_SERVING until the store is open and the snapshot built.

@@ -357,6 +357,11 @@ absl::StatusOr<Matcher> Matcher::Create(MatcherOptions options) {
 absl::StatusOr<MatchResponse> Matcher::Match(
     const Snapshot& snapshot, const patient::Profile& profile,
     const MatchOptions& options) const {
+  if (options_.evaluate_all && !options.evaluate_all) {
+    MatchOptions brute = options;
+    brute.evaluate_all = true;
+    return Match(snapshot, profile, brute);
+  }
   if (options.top_k < 1 || options.top_k > kMaxTopK) {
     return absl::InvalidArgumentError(
         absl::StrCat("top_k: must be in 1..", kMaxTopK));

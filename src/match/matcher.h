@@ -109,6 +109,10 @@ struct MatcherOptions {
   ScoreWeights weights;
   // Distance at which proximity is 0.5: proximity = 1 / (1 + km / scale).
   double proximity_scale_km = 100;
+  // Every call as with MatchOptions::evaluate_all (brute force: the same
+  // answers, without the index or the ranking bound). For benchmarks that
+  // show the index's gain through the service (`serve --brute_force`).
+  bool evaluate_all = false;
 };
 
 class Matcher {

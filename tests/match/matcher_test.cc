@@ -283,6 +283,28 @@ TEST(RankingTest, TopK) {
   EXPECT_EQ(all.stats.matched, 5u);
 }
 
+TEST(RankingTest, BruteForceMatcherEvaluatesEverythingForEveryCall) {
+  // MatcherOptions::evaluate_all (serve --brute_force) turns every call
+  // into MatchOptions::evaluate_all: the same answers, nothing pruned.
+  std::shared_ptr<const Snapshot> snap = SnapshotOf(RankingStudies());
+  MatchOptions o = AllOptions();
+  o.top_k = 3;
+  ASSERT_OK_AND_ASSIGN(MatchResponse fast,
+                       Matcher().Match(*snap, RankingPatient(), o));
+  ASSERT_OK_AND_ASSIGN(Matcher brute, Matcher::Create({.evaluate_all = true}));
+  ASSERT_OK_AND_ASSIGN(MatchResponse all,
+                       brute.Match(*snap, RankingPatient(), o));
+  EXPECT_EQ(Ids(all), Ids(fast));
+  EXPECT_EQ(fast.stats.pruned, 1u);
+  EXPECT_EQ(all.stats.pruned, 0u);
+  EXPECT_EQ(all.stats.evaluated, 5u);
+  EXPECT_EQ(all.stats.matched, 5u);
+  // The call's own options are still checked.
+  o.top_k = 0;
+  EXPECT_EQ(brute.Match(*snap, RankingPatient(), o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
 TEST(RankingTest, PruningNeverChangesResults) {
   // Every top_k and verdict filter: the bound only skips studies that
   // could not have been returned.
