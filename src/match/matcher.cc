@@ -610,6 +610,14 @@ absl::StatusOr<MatchResponse> Matcher::Match(
   auto evaluate = [&](uint32_t si, MatchStrength relevance,
                       const internal::StudyKey& key, uint32_t certain) {
     const CompactStudy& cs = compact[si];
+    // Its criteria tree and first predicates, read unless it is pruned, and
+    // the middle of its open sites (FindNearest's first probe).
+    __builtin_prefetch(snapshot.nodes().data() + cs.root);
+    __builtin_prefetch(snapshot.predicates().data() + cs.preds_begin);
+    if (facts.location && cs.sites_count > 0) {
+      __builtin_prefetch(snapshot.open_sites().data() + cs.sites_begin +
+                         cs.sites_count / 2);
+    }
     auto bound_at = [&](double proximity) {
       return bound_with_key(key, si, certain, relevance, proximity);
     };
@@ -955,6 +963,11 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         std::pop_heap(pending.begin(), pending.end(), worse);
         const Pending p = pending.back();
         pending.pop_back();
+        // The study most likely evaluated next: its record on its way
+        // while this one is evaluated.
+        if (!pending.empty()) {
+          __builtin_prefetch(compact.data() + pending.front().bound.study);
+        }
         if (options.interrupt && ++since_check >= kInterruptStride) {
           since_check = 0;
           if (absl::Status s = options.interrupt(); !s.ok()) return s;
