@@ -265,6 +265,9 @@ struct Pending {
 struct Stream {
   const uint64_t* words = nullptr;
   size_t nwords = 0;
+  // With words: the index of each word in the whole bitmap (a bitmap kept
+  // as its non-zero words), or null when words are consecutive.
+  const uint32_t* word_index = nullptr;
   size_t word = 0;
   uint64_t rest = 0;  // bits of `word` not taken yet
   const uint32_t* ranks = nullptr;
@@ -274,12 +277,20 @@ struct Stream {
   // proximity tier (Matcher::Match: by tier_of_cell, per call).
   const uint8_t* tier_of_cell = nullptr;
   uint8_t tier = 0;
+  // A tier's stream starts unprimed (Matcher::Match, walk).
+  bool start_unprimed = false;
   bool primed = true;  // head is a member (else an upper bound of them all)
   MatchStrength strength = MatchStrength::kNone;
   double proximity = 0;
   uint32_t rank = 0;  // the head
   Ranked head;        // its static bound
   Stream* next_in_bucket = nullptr;
+
+  // The rank of bit `bit` of word `w` (an index into words).
+  uint32_t RankAt(size_t w, int bit) const {
+    const size_t base = word_index != nullptr ? word_index[w] : w;
+    return static_cast<uint32_t>(base * 64 + static_cast<size_t>(bit));
+  }
 };
 
 struct Scratch {
@@ -288,6 +299,10 @@ struct Scratch {
   std::vector<Stream> streams;        // best-first walk
   std::vector<Stream*> buckets;       // by BoundBucket: lists through Stream
   std::vector<uint8_t> tier_of_cell;  // by site cell, for a located patient
+  // With a distance limit, each class bitmap split by tier: its non-zero
+  // words and their indexes (Stream::word_index).
+  std::vector<uint64_t> tier_words[3][kProximityTiers];
+  std::vector<uint32_t> tier_word_index[3][kProximityTiers];
   std::vector<Pending> pending;
   std::vector<Queued> queued;         // first-pass survivors
   std::vector<uint32_t> bucket_of;    // parallel to queued
@@ -888,7 +903,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
       }
       const int bit = __builtin_ctzll(st.rest);
       st.rest &= st.rest - 1;
-      st.rank = static_cast<uint32_t>(st.word * 64 + bit);
+      st.rank = st.RankAt(st.word, bit);
       if (st.tier_of_cell == nullptr ||
           st.tier_of_cell[cell_of_rank[st.rank]] == st.tier) {
         break;
@@ -898,7 +913,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     st.head = bound_with_key(k, 0, k.always_unknown, st.strength, st.proximity);
     __builtin_prefetch(fact_counts.data() + k.facts_begin);
     if (st.rest != 0) {  // the next bit, and its site cell for a tier
-      const size_t next_rank = st.word * 64 + __builtin_ctzll(st.rest);
+      const size_t next_rank = st.RankAt(st.word, __builtin_ctzll(st.rest));
       prefetch_next(next_rank);
       if (st.tier_of_cell != nullptr)
         __builtin_prefetch(cell_of_rank.data() + next_rank);
@@ -924,7 +939,7 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         if (st.nwords == 0) continue;
         st.word = 0;
         st.rest = st.words[0];
-        if (st.tier_of_cell != nullptr) {
+        if (st.start_unprimed) {
           // A tier's first member may lie far into the bitmap: the stream
           // starts unprimed, filed at the bitmap's first rank with the
           // tier's proximity (at least as good as any member's bound), and
@@ -933,8 +948,8 @@ absl::StatusOr<MatchResponse> Matcher::Match(
             st.rest = st.words[++st.word];
           }
           if (st.rest == 0) continue;
-          const auto first_rank =
-              static_cast<uint32_t>(st.word * 64 + __builtin_ctzll(st.rest));
+          const uint32_t first_rank =
+              st.RankAt(st.word, __builtin_ctzll(st.rest));
           st.head = bound_with_key(ordered_keys[first_rank], 0,
                                    ordered_keys[first_rank].always_unknown,
                                    st.strength, st.proximity);
@@ -1027,9 +1042,10 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     // tier head at least that bound), so a far study waits behind near
     // ones with the same share bound. Studies in cells wholly beyond the
     // distance limit are in no tier: counted as candidates outside the
-    // distance and taken out of the bitmaps, never read.
+    // distance and left out of the tiers' bitmaps, never read.
     const bool tiered = facts.location && options.top_k >= kTieredTopK;
     const int tiers = tiered ? kProximityTiers : 1;
+    bool split = false;  // the bitmaps split by tier (scratch.tier_words)
     if (tiered) {
       const std::vector<internal::SiteCell>& cells = snapshot.site_cells();
       std::vector<uint8_t>& tier_of_cell = scratch.tier_of_cell;
@@ -1039,16 +1055,36 @@ absl::StatusOr<MatchResponse> Matcher::Match(
         tier_of_cell[c] = tier_of(static_cast<uint32_t>(c));
         any_beyond |= tier_of_cell[c] == kNoTier && cells[c].ranks_count > 0;
       }
-      if (any_beyond) {
+      // With cells beyond the limit every related rank is classified
+      // anyway (to count those beyond): the pass splits the class bitmaps
+      // by tier as it goes, so that each tier's stream reads its own
+      // members only instead of skipping the other tiers' bit by bit.
+      split = any_beyond;
+      if (split) {
         const std::vector<uint32_t>& cell_of_rank = snapshot.cell_of_rank();
-        for (std::vector<uint64_t>& bits : scratch.by_strength) {
+        for (int c = 0; c < 3; ++c) {
+          for (int t = 0; t < kProximityTiers; ++t) {
+            scratch.tier_words[c][t].clear();
+            scratch.tier_word_index[c][t].clear();
+          }
+          const std::vector<uint64_t>& bits = scratch.by_strength[c];
           for (size_t i = 0; i < bits.size(); ++i) {
+            if (bits[i] == 0) continue;
+            uint64_t by_tier[kProximityTiers] = {};
             for (uint64_t rest = bits[i]; rest != 0; rest &= rest - 1) {
-              const size_t rank = i * 64 + __builtin_ctzll(rest);
-              if (tier_of_cell[cell_of_rank[rank]] != kNoTier) continue;
-              bits[i] &= ~(uint64_t{1} << (rank & 63));
-              ++stats.candidates;
-              ++stats.outside_distance;
+              const int bit = __builtin_ctzll(rest);
+              const uint8_t tier = tier_of_cell[cell_of_rank[i * 64 + bit]];
+              if (tier == kNoTier) {
+                ++stats.candidates;
+                ++stats.outside_distance;
+              } else {
+                by_tier[tier] |= uint64_t{1} << bit;
+              }
+            }
+            for (int t = 0; t < kProximityTiers; ++t) {
+              if (by_tier[t] == 0) continue;
+              scratch.tier_words[c][t].push_back(by_tier[t]);
+              scratch.tier_word_index[c][t].push_back(static_cast<uint32_t>(i));
             }
           }
         }
@@ -1056,14 +1092,24 @@ absl::StatusOr<MatchResponse> Matcher::Match(
     }
     for (int c = 0; c < 3; ++c) {
       for (int t = 0; t < tiers; ++t) {
+        if (split && scratch.tier_words[c][t].empty()) continue;
         Stream st;
-        st.words = scratch.by_strength[c].data();
-        st.nwords = scratch.by_strength[c].size();
+        if (split) {
+          st.words = scratch.tier_words[c][t].data();
+          st.nwords = scratch.tier_words[c][t].size();
+          st.word_index = scratch.tier_word_index[c][t].data();
+        } else {
+          st.words = scratch.by_strength[c].data();
+          st.nwords = scratch.by_strength[c].size();
+        }
         st.strength = kClassStrength[c];
         st.proximity = tiered ? kTierProximity[t] : best_proximity;
         if (tiered) {
-          st.tier_of_cell = scratch.tier_of_cell.data();
-          st.tier = static_cast<uint8_t>(t);
+          st.start_unprimed = true;
+          if (!split) {
+            st.tier_of_cell = scratch.tier_of_cell.data();
+            st.tier = static_cast<uint8_t>(t);
+          }
         }
         streams.push_back(st);
       }
