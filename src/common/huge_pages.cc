@@ -18,20 +18,26 @@ std::pair<uintptr_t, size_t> HugePageRange(const void* data, size_t bytes) {
   return {first, last - first};
 }
 
-size_t AdviseHugePages(const void* data, size_t bytes) {
+namespace {
+
+// madvise over the whole huge pages inside the range, each advice in turn;
+// the bytes advised, or 0 when there are none or the kernel refuses one.
+template <typename... Advice>
+size_t MadviseHuge(const void* data, size_t bytes, Advice... advice) {
   const auto [first, size] = HugePageRange(data, bytes);
   if (size == 0) return 0;
-  return ::madvise(reinterpret_cast<void*>(first), size, MADV_HUGEPAGE) == 0
-             ? size
-             : 0;
+  void* const p = reinterpret_cast<void*>(first);
+  return ((::madvise(p, size, advice) == 0) && ...) ? size : 0;
+}
+
+}  // namespace
+
+size_t AdviseHugePages(const void* data, size_t bytes) {
+  return MadviseHuge(data, bytes, MADV_HUGEPAGE);
 }
 
 size_t CollapseHugePages(const void* data, size_t bytes) {
-  if (AdviseHugePages(data, bytes) == 0) return 0;
-  const auto [first, size] = HugePageRange(data, bytes);
-  return ::madvise(reinterpret_cast<void*>(first), size, MADV_COLLAPSE) == 0
-             ? size
-             : 0;
+  return MadviseHuge(data, bytes, MADV_HUGEPAGE, MADV_COLLAPSE);
 }
 
 }  // namespace trialmatch::common

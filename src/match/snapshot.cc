@@ -375,7 +375,7 @@ namespace {
 // Collapses the whole huge pages inside `v` (common/huge_pages.h). Arrays
 // the file reader reserved on huge pages are huge already: no copy.
 template <typename T>
-void AdviseHuge(const std::vector<T>& v) {
+void CollapseHuge(const std::vector<T>& v) {
   (void)common::CollapseHugePages(v.data(), v.size() * sizeof(T));
 }
 
@@ -384,27 +384,27 @@ void AdviseHuge(const std::vector<T>& v) {
 void Snapshot::AdviseHugePages() const {
   // The arrays the matcher reads at random per call (a 100k snapshot's
   // 4 KiB pages overflow the TLB).
-  AdviseHuge(info_);
-  AdviseHuge(compact_);
-  AdviseHuge(keys_);
-  AdviseHuge(fact_counts_);
-  AdviseHuge(by_bound_);
-  AdviseHuge(keys_by_bound_);
-  AdviseHuge(cell_of_rank_);
+  CollapseHuge(info_);
+  CollapseHuge(compact_);
+  CollapseHuge(keys_);
+  CollapseHuge(fact_counts_);
+  CollapseHuge(by_bound_);
+  CollapseHuge(keys_by_bound_);
+  CollapseHuge(cell_of_rank_);
   for (int v = 0; v < kUnlinkedVariants; ++v) {
-    AdviseHuge(cell_ranks_[v]);
-    AdviseHuge(unlinked_certain_[v]);
-    AdviseHuge(unlinked_order_[v]);
+    CollapseHuge(cell_ranks_[v]);
+    CollapseHuge(unlinked_certain_[v]);
+    CollapseHuge(unlinked_order_[v]);
   }
-  AdviseHuge(preds_);
-  AdviseHuge(nodes_);
-  AdviseHuge(node_preds_);
-  AdviseHuge(node_children_);
-  AdviseHuge(concepts_);
-  AdviseHuge(concept_refs_);
-  AdviseHuge(concept_texts_);
-  AdviseHuge(key_pool_);
-  AdviseHuge(open_sites_);
+  CollapseHuge(preds_);
+  CollapseHuge(nodes_);
+  CollapseHuge(node_preds_);
+  CollapseHuge(node_children_);
+  CollapseHuge(concepts_);
+  CollapseHuge(concept_refs_);
+  CollapseHuge(concept_texts_);
+  CollapseHuge(key_pool_);
+  CollapseHuge(open_sites_);
 }
 
 void Snapshot::DerivePostingBits() {

@@ -252,49 +252,19 @@ class Printer {
                      const FieldDescriptor* f, bool* first) {
     switch (f->cpp_type()) {
       case FieldDescriptor::CPPTYPE_INT32:
-        if (const int32_t v = r->GetInt32(m, f); v != 0) {
-          Key(f, first);
-          absl::StrAppend(&out_, v);
-        }
-        return true;
+        return PutUnlessDefault(r->GetInt32(m, f), f, first);
       case FieldDescriptor::CPPTYPE_UINT32:
-        if (const uint32_t v = r->GetUInt32(m, f); v != 0) {
-          Key(f, first);
-          absl::StrAppend(&out_, v);
-        }
-        return true;
+        return PutUnlessDefault(r->GetUInt32(m, f), f, first);
       case FieldDescriptor::CPPTYPE_INT64:
-        if (const int64_t v = r->GetInt64(m, f); v != 0) {
-          Key(f, first);
-          absl::StrAppend(&out_, "\"", v, "\"");
-        }
-        return true;
+        return PutUnlessDefault(r->GetInt64(m, f), f, first);
       case FieldDescriptor::CPPTYPE_UINT64:
-        if (const uint64_t v = r->GetUInt64(m, f); v != 0) {
-          Key(f, first);
-          absl::StrAppend(&out_, "\"", v, "\"");
-        }
-        return true;
+        return PutUnlessDefault(r->GetUInt64(m, f), f, first);
       case FieldDescriptor::CPPTYPE_DOUBLE:
-        if (const double v = r->GetDouble(m, f);
-            std::bit_cast<uint64_t>(v) != 0) {
-          Key(f, first);
-          AppendReal(v, 15, 17, &out_);
-        }
-        return true;
+        return PutUnlessDefault(r->GetDouble(m, f), f, first);
       case FieldDescriptor::CPPTYPE_FLOAT:
-        if (const float v = r->GetFloat(m, f);
-            std::bit_cast<uint32_t>(v) != 0) {
-          Key(f, first);
-          AppendReal(v, 6, 9, &out_);
-        }
-        return true;
+        return PutUnlessDefault(r->GetFloat(m, f), f, first);
       case FieldDescriptor::CPPTYPE_BOOL:
-        if (r->GetBool(m, f)) {
-          Key(f, first);
-          out_.append("true");
-        }
-        return true;
+        return PutUnlessDefault(r->GetBool(m, f), f, first);
       case FieldDescriptor::CPPTYPE_ENUM:
         if (const int v = r->GetEnumValue(m, f); v != 0) {
           Key(f, first);
@@ -314,6 +284,33 @@ class Printer {
     }
     return false;
   }
+
+  template <typename T>
+  bool PutUnlessDefault(T v, const FieldDescriptor* f, bool* first) {
+    bool is_default;
+    if constexpr (std::is_same_v<T, double>) {
+      is_default = std::bit_cast<uint64_t>(v) == 0;
+    } else if constexpr (std::is_same_v<T, float>) {
+      is_default = std::bit_cast<uint32_t>(v) == 0;
+    } else {
+      is_default = v == T{};
+    }
+    if (!is_default) {
+      Key(f, first);
+      Put(v);
+    }
+    return true;
+  }
+
+  // Scalars as protobuf writes them: 64-bit integers quoted, doubles and
+  // floats at their shortest round-trip precision.
+  void Put(int32_t v) { absl::StrAppend(&out_, v); }
+  void Put(uint32_t v) { absl::StrAppend(&out_, v); }
+  void Put(int64_t v) { absl::StrAppend(&out_, "\"", v, "\""); }
+  void Put(uint64_t v) { absl::StrAppend(&out_, "\"", v, "\""); }
+  void Put(double v) { AppendReal(v, 15, 17, &out_); }
+  void Put(float v) { AppendReal(v, 6, 9, &out_); }
+  void Put(bool v) { out_.append(v ? "true" : "false"); }
 
   // An enum value by name, by number when it has none (open enums).
   bool PrintEnum(const FieldDescriptor* f, int v) {
@@ -351,35 +348,25 @@ class Printer {
     const bool one = index < 0;
     switch (f->cpp_type()) {
       case FieldDescriptor::CPPTYPE_INT32:
-        absl::StrAppend(
-            &out_, one ? r->GetInt32(m, f) : r->GetRepeatedInt32(m, f, index));
+        Put(one ? r->GetInt32(m, f) : r->GetRepeatedInt32(m, f, index));
         return true;
       case FieldDescriptor::CPPTYPE_UINT32:
-        absl::StrAppend(&out_, one ? r->GetUInt32(m, f)
-                                   : r->GetRepeatedUInt32(m, f, index));
+        Put(one ? r->GetUInt32(m, f) : r->GetRepeatedUInt32(m, f, index));
         return true;
       case FieldDescriptor::CPPTYPE_INT64:
-        absl::StrAppend(
-            &out_, "\"",
-            one ? r->GetInt64(m, f) : r->GetRepeatedInt64(m, f, index), "\"");
+        Put(one ? r->GetInt64(m, f) : r->GetRepeatedInt64(m, f, index));
         return true;
       case FieldDescriptor::CPPTYPE_UINT64:
-        absl::StrAppend(
-            &out_, "\"",
-            one ? r->GetUInt64(m, f) : r->GetRepeatedUInt64(m, f, index), "\"");
+        Put(one ? r->GetUInt64(m, f) : r->GetRepeatedUInt64(m, f, index));
         return true;
       case FieldDescriptor::CPPTYPE_DOUBLE:
-        AppendReal(one ? r->GetDouble(m, f) : r->GetRepeatedDouble(m, f, index),
-                   15, 17, &out_);
+        Put(one ? r->GetDouble(m, f) : r->GetRepeatedDouble(m, f, index));
         return true;
       case FieldDescriptor::CPPTYPE_FLOAT:
-        AppendReal(one ? r->GetFloat(m, f) : r->GetRepeatedFloat(m, f, index),
-                   6, 9, &out_);
+        Put(one ? r->GetFloat(m, f) : r->GetRepeatedFloat(m, f, index));
         return true;
       case FieldDescriptor::CPPTYPE_BOOL:
-        out_.append((one ? r->GetBool(m, f) : r->GetRepeatedBool(m, f, index))
-                        ? "true"
-                        : "false");
+        Put(one ? r->GetBool(m, f) : r->GetRepeatedBool(m, f, index));
         return true;
       case FieldDescriptor::CPPTYPE_ENUM:
         return PrintEnum(f, one ? r->GetEnumValue(m, f)
